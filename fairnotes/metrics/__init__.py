@@ -1,0 +1,15 @@
+"""Per-class and per-group metrics for image-recognition fairness, as ``xr.Dataset``.
+
+Every function takes ``(y_true, y_pred, *, ...)`` with options keyword-only, and always
+returns an ``xr.Dataset`` (a per-class table has dim ``label``; a summary has scalars).
+No torch here: importing this module is cheap.
+"""
+from __future__ import annotations
+
+from ._bootstrap import disparity_ci, per_class_ci
+from ._disparity import disparity
+from ._group import by_group
+from ._noise_floor import noise_floor
+from ._per_class import per_class
+
+__all__ = ["per_class", "disparity", "per_class_ci", "disparity_ci", "noise_floor", "by_group"]
