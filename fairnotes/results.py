@@ -125,6 +125,7 @@ def save(ds: xr.Dataset, path: str | Path) -> Path:
         v.attrs = _clean_attrs(v.attrs)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are ordinary shared files
     try:
         ds.to_netcdf(tmp, engine=_ENGINE, invalid_netcdf=True)
         os.replace(tmp, path)
@@ -132,6 +133,12 @@ def save(ds: xr.Dataset, path: str | Path) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load(path: str | Path) -> xr.Dataset:

@@ -150,6 +150,7 @@ def run_chapter(chapter: str, *, profile: str = "laptop", params: dict | None = 
     final, failed = out / f"{name}.ipynb", out / f"{name}.failed.ipynb"
     running = out / f".{name}.running.ipynb"
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))
+    staging.chmod(0o755)
     env_before = os.environ.get("FAIRNOTES_RESULTS_DIR")
     os.environ["FAIRNOTES_RESULTS_DIR"] = str(staging)
     os.environ.setdefault("FAIRNOTES_ROOT", str(root))
@@ -195,15 +196,23 @@ def _strip_volatile(path: Path) -> None:
     nbformat.write(nb, path)
 
 
-def build_book(root: Path | None = None, *, strict: bool = True) -> Path:
-    """Build the HTML book from the executed notebooks with Jupyter Book 1 (warnings are errors)."""
+def build_book(root: Path | None = None, *, out: Path | None = None, strict: bool = True) -> Path:
+    """Build the HTML book from the executed notebooks with Jupyter Book 1.
+
+    ``strict`` turns warnings into errors (``-W -n --keep-going``). The HTML lands in
+    ``<out or root>/_build/html``; the offline Vega bundle is written to ``<root>/_static`` first.
+    """
     from .viz import write_bundle
     root = Path(root or repo_root())
     write_bundle(root / "_static")
     cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(root)]
+    if out is not None:
+        cmd += ["--path-output", str(out)]
     if strict:
         cmd += ["-W", "-n", "--keep-going"]
-    proc = subprocess.run(cmd, cwd=root)
+    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+    sys.stdout.write(proc.stdout[-5000:])
     if proc.returncode != 0:
-        raise ChapterError(f"jupyter-book build failed (exit {proc.returncode}); see the output above")
-    return root / "_build" / "html" / "index.html"
+        sys.stderr.write(proc.stderr[-20000:])
+        raise ChapterError(f"jupyter-book build failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return Path(out or root) / "_build" / "html" / "index.html"

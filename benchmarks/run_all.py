@@ -1,0 +1,15 @@
+"""Run every benchmarks/bench_*.py in turn; each records its figures in benchmarks/results.json."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+here = Path(__file__).parent
+failed = []
+for script in sorted(here.glob("bench_*.py")):
+    print(f"== {script.name}", flush=True)
+    if subprocess.run([sys.executable, script.name], cwd=here).returncode != 0:
+        failed.append(script.name)
+if failed:
+    sys.exit(f"failed: {', '.join(failed)}")

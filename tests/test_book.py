@@ -1,0 +1,34 @@
+"""The book as a whole: every chapter runs (tiny profile) and the committed book builds without warnings."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fairnotes.runner import build_book, chapters, run_chapter
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", chapters(ROOT))
+def test_chapter_runs_with_tiny_profile(chapter, tmp_path):
+    rep = run_chapter(chapter, profile="tiny", out_dir=tmp_path, root=ROOT, progress=False)
+    nb = json.loads(rep.notebook.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code and all(c["execution_count"] for c in code)
+    assert not [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
+
+
+@pytest.mark.slow
+def test_committed_book_builds_without_warnings(tmp_path):
+    for ch in chapters(ROOT):
+        assert (ROOT / "papermill_runs" / ch / "laptop.ipynb").exists(), f"chapter {ch} has no committed run"
+    index = build_book(ROOT, out=tmp_path, strict=True)
+    assert index.exists()
+    html = index.parent
+    for ch in chapters(ROOT):
+        page = (html / "papermill_runs" / ch / "laptop.html").read_text()
+        assert "vegaEmbed" in page or ch == "references"
+    assert (html / "_static" / "vega-bundle.js").exists()
