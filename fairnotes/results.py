@@ -157,13 +157,16 @@ def cached(job: Callable[[Any], xr.Dataset], cfg: Any, *, store: str | Path | No
            refresh: bool = False) -> xr.Dataset:
     """Return ``job(cfg)``, from ``store`` when a result with the same config hash is there.
 
-    The result is stored as ``<store>/<job name>/<config hash>.nc`` (default store:
-    ``$FAIRNOTES_CACHE/results``). A missing or unreadable file is recomputed (with a
+    The result is stored as ``<store>/<job name>/<key>.nc`` (default store:
+    ``$FAIRNOTES_CACHE/results``), where the key is ``cfg.key()`` when the config defines one
+    (fields that do not change the numbers, such as progress bars, left out) or else
+    :func:`config_hash`. A missing or unreadable file is recomputed (with a
     warning if it was unreadable); ``refresh=True`` always recomputes.
     """
     from ._paths import cache_dir
     root = Path(store) if store is not None else cache_dir("results")
-    path = root / job_name(job) / f"{config_hash(cfg)}.nc"
+    key = cfg.key() if callable(getattr(cfg, "key", None)) else config_hash(cfg)
+    path = root / job_name(job) / f"{key}.nc"
     if path.exists() and not refresh:
         try:
             ds = load(path)

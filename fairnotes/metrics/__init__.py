@@ -6,10 +6,15 @@ No torch here: importing this module is cheap.
 """
 from __future__ import annotations
 
+from ._agreement import rank_agreement
 from ._bootstrap import disparity_ci, per_class_ci
 from ._disparity import disparity
 from ._group import by_group
 from ._noise_floor import noise_floor
 from ._per_class import per_class
+from ._seeds import per_class_over_seeds
 
-__all__ = ["per_class", "disparity", "per_class_ci", "disparity_ci", "noise_floor", "by_group"]
+__all__ = [
+    "per_class", "disparity", "per_class_ci", "disparity_ci", "noise_floor", "by_group",
+    "per_class_over_seeds", "rank_agreement",
+]
