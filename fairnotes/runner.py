@@ -7,6 +7,7 @@ small results the notebook saves under ``papermill_runs/<chapter>/<run>/``.
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -26,6 +27,19 @@ __all__ = ["ChapterError", "chapters", "parameters", "profile_parameters", "run_
 
 PROFILES = ("laptop", "tiny", "paper")
 RESERVED = ("profile",)
+
+
+class _QuietPapermill(logging.Filter):
+    """Drop papermill's parameter-inference warnings: :func:`parameters` reads the cell itself and
+    :func:`run_chapter` rejects unknown names before executing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not (msg.startswith("Unable to parse line") or msg.startswith("Passed unknown parameter"))
+
+
+for _name in ("papermill", "papermill.translators", "papermill.parameterize"):
+    logging.getLogger(_name).addFilter(_QuietPapermill())
 
 
 class ChapterError(RuntimeError):
@@ -73,15 +87,34 @@ def _read_notebook(src: Path):
 
 
 def parameters(chapter: str, root: Path | None = None) -> dict[str, dict]:
-    """The chapter's parameters as papermill infers them: ``{name: {"default":..., "help":...}}``."""
-    import nbformat
-    import papermill
+    """The chapter's parameters: ``{name: {"default": value, "help": comment}}``, in cell order.
+
+    Read from the cell tagged ``parameters`` with :mod:`ast` (papermill's own inference
+    cannot parse values such as ``{"a": 1}`` or ``"cnn:width=8"``).
+    """
+    import ast
+    import io
+    import tokenize
+
     root = root or repo_root()
     nb = _read_notebook(_source(chapter, root))
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / f"{chapter}.ipynb"
-        nbformat.write(nb, path)
-        return papermill.inspect_notebook(str(path))
+    cells = [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
+    if not cells:
+        raise ChapterError(f"chapter {chapter!r} has no cell tagged 'parameters'")
+    source = cells[0].source
+    comments = {tok.start[0]: tok.string.lstrip("# ").strip()
+                for tok in tokenize.generate_tokens(io.StringIO(source).readline) if tok.type == tokenize.COMMENT}
+    out: dict[str, dict] = {}
+    for node in ast.parse(source).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        for t in targets:
+            if isinstance(t, ast.Name):
+                try:
+                    default = ast.literal_eval(node.value)
+                except (ValueError, SyntaxError):
+                    default = ast.get_source_segment(source, node.value)
+                out[t.id] = {"default": default, "help": comments.get(node.lineno, "")}
+    return out
 
 
 def profile_parameters(chapter: str, profile: str, root: Path | None = None) -> dict:

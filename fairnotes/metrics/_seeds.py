@@ -37,6 +37,7 @@ def per_class_over_seeds(
     n_boot: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    keep_replicates: bool = False,
 ) -> xr.Dataset:
     """Per-class accuracy averaged over training seeds, with a test-image bootstrap CI.
 
@@ -56,6 +57,9 @@ def per_class_over_seeds(
     seed : int
         Seed of the ``numpy.random.Generator``; the same seed gives the same output. (Not to
         be confused with the ``seed`` dim, which indexes the rows of ``y_pred``.)
+    keep_replicates : bool
+        Also return the bootstrap replicates as ``accuracy_replicates`` (``replicate`` ×
+        ``label``), e.g. to bootstrap any statistic of them such as :func:`disparity`.
 
     Returns
     -------
@@ -104,13 +108,13 @@ def per_class_over_seeds(
     seed_std = by_seed.std(axis=0, ddof=1) if s > 1 else np.full(k, np.nan)
 
     frac_right = hit.mean(axis=0)  # c_i
-    lower, upper = _bootstrap_bounds(frac_right[listed], cls[listed], k, n_boot, confidence, seed)
+    lower, upper, reps = _bootstrap_bounds(frac_right[listed], cls[listed], k, n_boot, confidence, seed)
 
     def var(dims, v, long_name, desc):
         return dims, v, {"long_name": long_name, "description": desc}
 
     pct = f"{confidence:.0%}"
-    return xr.Dataset(
+    out = xr.Dataset(
         {
             "accuracy": var("label", accuracy, "per-class accuracy, mean over seeds",
                             "mean over seeds of tp / support; NaN when support is 0"),
@@ -130,6 +134,10 @@ def per_class_over_seeds(
         attrs={"n": int(n), "n_seeds": int(s), "n_boot": n_boot, "confidence": confidence,
                "seed": int(seed), "ci_method": _CI_METHOD},
     )
+    if keep_replicates:
+        out["accuracy_replicates"] = var(("replicate", "label"), reps, "bootstrap replicates of accuracy",
+                                         f"per-class accuracy in each replicate of the {_CI_METHOD}")
+    return out
 
 
 def _check_seed_arrays(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -157,8 +165,9 @@ def _bootstrap_bounds(frac_right, cls, k, n_boot, confidence, seed):
     """
     lower = np.full(k, np.nan)
     upper = np.full(k, np.nan)
+    reps = np.full((n_boot, k), np.nan)
     if cls.size == 0:
-        return lower, upper
+        return lower, upper, reps
     order = np.argsort(cls, kind="stable")
     values = frac_right[order]
     present, starts, sizes = np.unique(cls[order], return_index=True, return_counts=True)
@@ -173,4 +182,5 @@ def _bootstrap_bounds(frac_right, cls, k, n_boot, confidence, seed):
         means[b:b + m] = np.add.reduceat(values[idx], starts, axis=1) / sizes
     alpha = 1.0 - confidence
     lower[present], upper[present] = np.quantile(means, [alpha / 2, 1 - alpha / 2], axis=0)
-    return lower, upper
+    reps[:, present] = means
+    return lower, upper, reps

@@ -22,6 +22,7 @@ from ._offline import (
     spec_to_png,
     write_bundle,
 )
+from ._matrix import heatmap, interval_chart
 from ._samples import class_balance, sample_grid, thumbnail_url
 from ._scatter import scatter
 from ._tables import DISPARITY_COLUMNS, disparity_table
@@ -35,6 +36,8 @@ __all__ = [
     "class_balance",
     "disparity_table",
     "enable",
+    "heatmap",
+    "interval_chart",
     "mimebundle",
     "render_html",
     "renderer",

