@@ -32,3 +32,15 @@ def test_committed_book_builds_without_warnings(tmp_path):
         page = (html / "papermill_runs" / ch / "laptop.html").read_text()
         assert "vegaEmbed" in page or ch == "references"
     assert (html / "_static" / "vega-bundle.js").exists()
+
+
+@pytest.mark.slow
+def test_prevalence_runs_a_timm_model_it_does_not_use(tmp_path):
+    """A researcher's re-run: any timm model name, on digits, one epoch, one seed."""
+    rep = run_chapter("prevalence", params={"datasets": ["digits"], "models": ["mobilenetv3_small_050"],
+                                            "capacity": [], "epochs": 1, "seeds": [0], "n_boot": 50},
+                      out_dir=tmp_path, root=ROOT, progress=False, name="timm")
+    from fairnotes import results
+    s = results.load(rep.notebook.parent / "timm" / "summary_digits.nc")
+    assert list(s["model"].values) == ["mobilenetv3_small_050"]
+    assert s["accuracy"].sizes["label"] == 10
