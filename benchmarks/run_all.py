@@ -11,5 +11,6 @@ for script in sorted(here.glob("bench_*.py")):
     print(f"== {script.name}", flush=True)
     if subprocess.run([sys.executable, script.name], cwd=here).returncode != 0:
         failed.append(script.name)
+subprocess.run([sys.executable, "report.py"], cwd=here, check=True)
 if failed:
     sys.exit(f"failed: {', '.join(failed)}")

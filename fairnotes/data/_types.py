@@ -77,6 +77,20 @@ class ImageSet:
         return ImageSet(self.name, self.split, images, self.labels, self.class_names, self.source, self.license,
                         self.attributes, dict(self.meta))
 
+    def long_tailed(self, n_max: int, ratio: float, *, seed: int = 0) -> ImageSet:
+        """A long-tailed subset: class ``c`` keeps ``round(n_max * ratio ** (-c / (K - 1)))`` random images.
+
+        ``ratio`` is the imbalance (largest / smallest class count), the usual exponential profile of
+        CIFAR-LT and ImageNet-LT; class 0 is the head, class K-1 the tail.
+        """
+        if ratio < 1 or n_max < 1:
+            raise ValueError(f"need ratio >= 1 and n_max >= 1; got ratio={ratio}, n_max={n_max}")
+        k = self.num_classes
+        counts = [max(1, round(n_max * ratio ** (-c / max(1, k - 1)))) for c in range(k)]
+        rng = np.random.default_rng(seed)
+        keep = [rng.permutation(np.flatnonzero(self.labels == c))[:n] for c, n in enumerate(counts)]
+        return self.subset(np.sort(np.concatenate(keep)))
+
     def per_class(self, k: int, *, seed: int | None = None) -> ImageSet:
         """At most ``k`` images of each class: the first ``k``, or a random ``k`` if ``seed`` is given."""
         rng = None if seed is None else np.random.default_rng(seed)

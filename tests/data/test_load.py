@@ -98,3 +98,11 @@ def test_cards():
     assert float(cards["imbalance"].sel(dataset="mnist-5k")) == 1.0
     table = data.cards_table(cards)
     assert table.loc["digits", "train / test"] == "1,257 / 540"
+
+
+def test_long_tailed_subset_follows_the_exponential_profile():
+    ds = data.load("mnist-5k", "train").long_tailed(300, 10.0, seed=1)
+    expected = [round(300 * 10 ** (-c / 9)) for c in range(10)]
+    assert ds.counts().tolist() == expected and expected[0] / expected[-1] == 10
+    with pytest.raises(ValueError, match="ratio >= 1"):
+        data.load("digits", "train").long_tailed(10, 0.5)

@@ -1,0 +1,38 @@
+"""Write benchmarks/README.md: a table of the latest figures in results.json (run after the benchmarks)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+HERE = Path(__file__).parent
+HEADLINE = {  # benchmark -> (what, the figure to show)
+    "per_class_vs_sklearn": ("`per_class` vs sklearn `classification_report`, 1M × 1000 classes", "ratio"),
+    "knn_vs_sklearn": ("kNN head vs sklearn `KNeighborsClassifier(algorithm='brute')`", "ratio"),
+    "tracking_overhead": ("training-step overhead of prediction-bias tracking", "overhead"),
+    "train_throughput_vs_reference": ("train job vs torchvision + DataLoader loop (ResNet-20, CPU)", "ratio"),
+    "peak_rss_fashion_mnist": ("peak RSS, Fashion-MNIST ResNet-20 epoch (MB)", "peak_rss_mb"),
+    "cached_rerun_prevalence_laptop": ("prevalence chapter, cold vs cached re-run", "ratio"),
+}
+
+
+def main() -> None:
+    data = json.loads((HERE / "results.json").read_text())
+    lines = ["# Benchmarks", "",
+             "Each `bench_*.py` measures fairnotes side by side with a reference in one run and records its figures",
+             "in `results.json` (machine, torch version and date included). `make benchmarks` runs them all; this",
+             "table is written by `report.py` from the last run.", "",
+             "| benchmark | figure | goal | met | machine | date |", "|---|---|---|---|---|---|"]
+    for name, entry in sorted(data.items()):
+        what, key = HEADLINE.get(name, (name, "ratio"))
+        value = entry.get(key)
+        fig = f"{value:.3g}×" if key == "ratio" and isinstance(value, (int, float)) else str(value)
+        m = entry.get("machine", {})
+        where = m.get("cuda") or f"{m.get('cpus')} CPUs, torch {m.get('torch')}"
+        lines.append(f"| {what} | {fig} | {entry.get('goal') or ''} | {'yes' if entry.get('met') else 'no'} | "
+                     f"{where} | {entry.get('date', '')[:10]} |")
+    (HERE / "README.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
