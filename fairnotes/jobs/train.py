@@ -13,6 +13,9 @@ The result (``xr.Dataset``):
   label, float32), ``features`` (sample × feature, with ``save_features``), and the variables
   of :func:`fairnotes.metrics.per_class` under their own names (``support``, ``predicted``,
   ``tp``, ``fp``, ``fn``, ``accuracy``, ``precision``, ``f1`` on ``label``);
+- with ``track=True``: ``track_*`` (epoch × label), ``step_*`` (step × label) and
+  ``feature_variance``, ``nearest_mean_distance`` (feature_epoch × label), see
+  :mod:`fairnotes.jobs._tracking`;
 - coords ``label`` (0..K-1) and ``class_name``; attrs from :func:`fairnotes.results.provenance`
   plus ``seed``, ``device``, ``wall_time_s``, ``n_train``, ``n_test``, ``n_params``,
   ``image_size``, ``world_size``, ``resumed_from_epoch``, ``overall_accuracy``, ``balanced_accuracy``.
@@ -37,12 +40,13 @@ from typing import Any, Callable, Literal
 import numpy as np
 import xarray as xr
 
-from . import _checkpoint, _optim, _runtime, _schema
+from . import _checkpoint, _optim, _runtime, _schema, _tracking
 from ._config import check_choice, check_positive
 
 PROFILES = ("laptop", "paper", "tiny")
-# fields that change neither the numbers nor the checkpoint's meaning
-_NOT_IN_KEY = ("checkpoint_dir", "keep_checkpoint", "progress", "track")
+# fields that change neither the numbers nor the checkpoint's meaning (the tracking fields,
+# _tracking.FIELDS, join the key only when track=True: see TrainConfig.key)
+_NOT_IN_KEY = ("checkpoint_dir", "keep_checkpoint", "progress")
 
 
 @dataclass
@@ -52,16 +56,23 @@ class TrainConfig:
     ``augment``: ``"none"``, ``"crop"``, ``"flip"`` or ``"flip-crop"`` (see
     :mod:`fairnotes.augment`; no flip for digits). ``image_size=None`` keeps the native size,
     or upsamples to the model's minimum (64 px for ``efficientnet_lite0``). ``train_per_class``
-    keeps a random subset of that many training images per class. ``batch_size`` is the global
+    keeps a random subset of that many training images per class. ``head="etf"`` fixes the
+    classifier to a simplex ETF with zero bias (:mod:`fairnotes.models._etf`; needs a feature
+    dim >= classes - 1); only the features are trained. ``batch_size`` is the global
     batch (split across DDP processes). ``checkpoint_dir=None`` uses
     ``$FAIRNOTES_CACHE/checkpoints/<key>``. ``progress=None`` shows bars in notebooks and
     terminals, not in logs. ``profile`` is a label for the book (laptop, paper, tiny);
-    ``track`` is reserved.
+    ``track=True`` also records per-class training dynamics (predictions, TP/FP/FN, mean
+    softmax on own/other samples, classifier-gradient norms from positives/negatives) per
+    epoch and every ``track_every_steps`` steps of the first ``track_early_epochs`` epochs,
+    and test-feature spread at ``track_feature_epochs`` (None: the last); see
+    :mod:`fairnotes.jobs._tracking`.
     """
 
     dataset: str = "fashion-mnist"
     model: str = "resnet20"
     model_kwargs: dict = field(default_factory=dict)
+    head: Literal["linear", "etf"] = "linear"
     epochs: int = 10
     batch_size: int = 128
     lr: float = 0.1
@@ -81,6 +92,9 @@ class TrainConfig:
     keep_checkpoint: bool = True
     profile: Literal["laptop", "paper", "tiny"] = "laptop"
     track: bool = False
+    track_every_steps: int = 20
+    track_early_epochs: int = 1
+    track_feature_epochs: list[int] | None = None
     compile: bool = False
     progress: bool | None = None
     data_root: str | None = None
@@ -91,6 +105,7 @@ class TrainConfig:
         check_choice("schedule", self.schedule, _optim.SCHEDULES)
         check_choice("device", self.device, _runtime.DEVICES)
         check_choice("profile", self.profile, PROFILES)
+        check_choice("head", self.head, models.HEADS)
         augment.parse(self.augment)
         data.info(self.dataset)  # KeyError listing the data sets
         check_positive(self, "epochs", "batch_size")
@@ -101,11 +116,15 @@ class TrainConfig:
             raise ValueError(f"model_kwargs must be a dict; got {self.model_kwargs!r}")
         if not models.is_model(self.model):
             raise ValueError(models.unknown_model_message(self.model))
+        _tracking.check_config(self)
 
     def key(self) -> str:
         """Hash of the fields that determine the numbers (names the checkpoint folder)."""
         from ..results import config_hash
-        return config_hash({f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_IN_KEY})
+        skip = _NOT_IN_KEY if self.track else _NOT_IN_KEY + _tracking.FIELDS
+        if self.head == "linear":  # the default head stays out of the key, so older keys still hold
+            skip += ("head",)
+        return config_hash({f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip})
 
 
 def run(cfg: TrainConfig, *, on_epoch_end: Callable[[int, dict], None] | None = None) -> xr.Dataset | None:
@@ -152,6 +171,7 @@ def _train(cfg: TrainConfig, rt: _runtime.Runtime, on_epoch_end: Callable | None
 
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     net = models.create(cfg.model, k, in_chans, image_size, pretrained=cfg.pretrained, **cfg.model_kwargs)
+    models.apply_head(net, cfg.head)  # "etf": a fixed classifier, before the optimiser collects parameters
     net = net.to(rt.device, memory_format=torch.channels_last)  # faster on CPU too (resnet20 +20%)
     mean, std = models.normalization(net, in_chans)
     prep = partial(augment.to_float, mean=mean, std=std, size=image_size, channels_last=True)
@@ -183,6 +203,7 @@ def _train(cfg: TrainConfig, rt: _runtime.Runtime, on_epoch_end: Callable | None
         sched.load_state_dict(state["scheduler"])
         start, history = int(state["epoch"]), state["history"]
 
+    tracker = _tracking.Tracker(cfg, net, k, steps, rt, history) if cfg.track else None
     fwd = net
     if rt.distributed:
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -211,6 +232,8 @@ def _train(cfg: TrainConfig, rt: _runtime.Runtime, on_epoch_end: Callable | None
             with _runtime.autocast(rt):
                 out = fwd(xb)
             loss = F.cross_entropy(out.float(), y_train[idx])
+            if tracker is not None:
+                tracker.update(out, y_train[idx], epoch, i)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -224,14 +247,19 @@ def _train(cfg: TrainConfig, rt: _runtime.Runtime, on_epoch_end: Callable | None
             totals = torch.stack([loss_sum.float(), torch.tensor(float(n_seen), device=rt.device)])
             dist.all_reduce(totals)
             loss_sum, n_seen = totals[0].double(), int(totals[1].item())
+        if tracker is not None:
+            tracker.end_epoch(epoch)
         history["train_loss"].append(float(loss_sum.item() / max(1, n_seen)))
         history["epoch_time_s"].append(round(time.perf_counter() - t0, 3))
         history["lr"].append(float(sched.get_last_lr()[0]))
 
         if rt.is_main:
             final = epoch == cfg.epochs - 1
+            track_feats = tracker is not None and tracker.wants_features(epoch + 1)
             last = _runtime.predict(net, _runtime.tensor_batches(x_test, eval_bs), prep, rt,
-                                    features=cfg.save_features and final)
+                                    features=(cfg.save_features and final) or track_feats)
+            if track_feats:
+                last = tracker.record_features(epoch + 1, last, test.labels, keep=cfg.save_features and final)
             pred = last[0].argmax(1)
             history["test_accuracy"].append(float((pred == test.labels).mean()))
             history["per_class_accuracy"].append(_schema.per_class_accuracy(test.labels, pred, k).tolist())
@@ -252,6 +280,9 @@ def _train(cfg: TrainConfig, rt: _runtime.Runtime, on_epoch_end: Callable | None
         last = _runtime.predict(net, _runtime.tensor_batches(x_test, eval_bs), prep, rt, features=cfg.save_features)
     ds = _schema.final_dataset(last[0], test.labels, test.class_names, last[1])
     ds = _with_history(ds, history, k)
+    if tracker is not None:
+        tracker.close()
+        ds = _tracking.with_tracking(ds, history, k)
     ds.attrs.update(provenance(
         cfg, seed=cfg.seed, device=str(rt.device), wall_time_s=round(time.perf_counter() - t_start, 3),
         n_train=len(train), n_test=len(test), n_params=_runtime.count_params(net), image_size=image_size,

@@ -25,6 +25,7 @@ in_chans=...)`` (``img_size`` too, for models that take it), so ``resnet18``, ``
 ``vit_small_patch16_224``... all work; timm's ``pretrained=True`` downloads from the hub.
 
 Every model has timm's ``get_classifier()``; :func:`normalization` gives its input mean/std.
+:func:`apply_head` swaps the trained classifier for a fixed simplex ETF (``head="etf"``).
 """
 from __future__ import annotations
 
@@ -32,7 +33,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable
 
-__all__ = ["ModelInfo", "available", "create", "info", "is_model", "min_image_size", "normalization"]
+__all__ = ["HEADS", "ModelInfo", "apply_head", "available", "create", "info", "is_model", "min_image_size",
+           "normalization"]
+
+HEADS = ("linear", "etf")  # classifiers a model can be given (see apply_head)
 
 
 @dataclass(frozen=True)
@@ -137,3 +141,12 @@ def normalization(model: Any, in_chans: int) -> tuple[tuple[float, ...], tuple[f
         mean = (sum(mean) / len(mean),) * in_chans
         std = (sum(std) / len(std),) * in_chans
     return mean, std
+
+
+def apply_head(model: Any, head: str) -> Any:
+    """Give ``model`` the classifier ``head`` (in place): ``"linear"`` keeps the trainable one it was
+    built with; ``"etf"`` fixes its weight to a simplex ETF (see :mod:`fairnotes.models._etf`)."""
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {', '.join(map(repr, HEADS))}; got {head!r}")
+    from . import _etf
+    return _etf.apply_head(model, head)

@@ -1,0 +1,288 @@
+"""Frozen features of a data set, from a trained run or a pretrained model, cached on disk.
+
+>>> from fairnotes import features
+>>> from fairnotes.jobs.train import TrainConfig
+>>> cfg = TrainConfig(dataset="fashion-mnist", model="resnet20", epochs=10)
+>>> tr = features.extract(cfg, split="train")                        # doctest: +SKIP
+>>> te = features.extract(cfg, split="test")                         # doctest: +SKIP
+>>> im = features.extract("efficientnet_lite0", "fashion-mnist", "test")  # doctest: +SKIP
+
+The result (``xr.Dataset``): ``features`` (sample × feature; the classifier's input, taken with
+a forward pre-hook on ``get_classifier()``), ``labels`` (sample); coords ``label`` (0..K-1) and
+``class_name``; for a trained run on its own data set also ``classifier_weight`` (label ×
+feature) and ``classifier_bias`` (label), the trained classifier, for
+:func:`fairnotes.heads.tau_norm_head` and :func:`fairnotes.heads.weight_norms`. Attrs give the
+source, data, image size, cache key and provenance.
+
+A trained run's weights come from its checkpoint (``last.pt`` in the run's checkpoint folder,
+read with ``torch.load(weights_only=True)``). That is why a run is not simply re-run with
+``save_features=True``: the train job saves the *test* split's features only, while a head
+needs the training split's too, and the checkpoint gives any split (or another data set)
+from the very weights the run ended with. A run whose checkpoint is missing or unfinished is
+trained (or resumed) first, with ``keep_checkpoint=True``, through
+:func:`fairnotes.results.cached`.
+
+Files live in ``$FAIRNOTES_CACHE/features/<model>-<dataset>-<split>-<key>.nc``; the key hashes
+the weights' identity (the run's config key, or the model name and weight file), the data
+set, split, image size, ``max_per_class`` and ``dtype``. A file is written once (atomically)
+and read from then on; an unreadable one is recomputed with a warning.
+"""
+from __future__ import annotations
+
+import inspect
+import time
+import warnings
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["extract", "cache_path"]
+
+_DTYPES = ("float32", "float16")
+
+
+def extract(source: Any, dataset: str | None = None, split: str = "train", *, image_size: int | None = None,
+            max_per_class: int | None = None, pretrained: bool = True, model_kwargs: dict | None = None,
+            dtype: Literal["float32", "float16"] = "float32", batch_size: int = 256,
+            device: Literal["auto", "cpu", "cuda"] = "auto", data_root: str | None = None,
+            progress: bool | None = None, refresh: bool = False) -> xr.Dataset:
+    """Features of ``dataset``/``split`` from ``source``, computed once and then read from disk.
+
+    Parameters
+    ----------
+    source
+        A :class:`fairnotes.jobs.train.TrainConfig` (the run's final weights), or a model name
+        (``"efficientnet_lite0"``, a timm name...) built with ``pretrained`` weights.
+    dataset
+        Registry name; default the run's data set (required for a model name).
+    split
+        ``"train"``, ``"test"``... For a run, ``"train"`` on its own data set with
+        ``max_per_class=None`` gives the images the run trained on (its ``train_per_class``
+        subset, if any).
+    image_size
+        Input size; default the run's, or for a model name the native size upsampled to the
+        model's minimum (64 px for ``efficientnet_lite0``). Grey images go to a grey stem
+        (RGB kernels summed, the same as repeating the grey channel).
+    max_per_class
+        Keep the first this many images of each class.
+    pretrained, model_kwargs
+        For a model name: load its published weights (bundled ones for ``efficientnet_lite0``;
+        other timm names need the hub), and build arguments. A random-weight model
+        (``pretrained=False``) is drawn with seed 0.
+    dtype
+        Stored precision: ``"float32"`` or ``"float16"`` (half the disk; heads upcast).
+    batch_size, device, data_root, progress
+        Inference batch, device, data folder, and the tqdm bar (``None``: notebooks and terminals).
+    refresh
+        Recompute even when the file exists.
+    """
+    from ._paths import cache_dir
+    from .jobs.train import TrainConfig
+    from .results import load
+
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}; got {dtype!r}")
+    spec = _Spec.build(source, dataset, split, image_size, max_per_class, pretrained, model_kwargs or {}, dtype,
+                       data_root, TrainConfig)
+    path = cache_dir("features") / spec.file_name()
+    if path.exists() and not refresh:
+        try:
+            ds = load(path)
+            ds.attrs["cache"] = f"hit {path}"
+            return ds
+        except Exception as e:  # noqa: BLE001 - an unreadable file is recomputed, never fatal
+            warnings.warn(f"cached features {path} are unreadable ({e.__class__.__name__}: {e}); recomputing",
+                          stacklevel=2)
+    ds = _compute(spec, batch_size=batch_size, device=device, progress=progress)
+    from .results import save
+    save(ds, path)
+    ds.attrs["cache"] = f"miss {path}"
+    return ds
+
+
+def cache_path(source: Any, dataset: str | None = None, split: str = "train", *, image_size: int | None = None,
+               max_per_class: int | None = None, pretrained: bool = True, model_kwargs: dict | None = None,
+               dtype: str = "float32", data_root: str | None = None) -> Path:
+    """Where :func:`extract` keeps (or would keep) these features."""
+    from ._paths import cache_dir
+    from .jobs.train import TrainConfig
+    spec = _Spec.build(source, dataset, split, image_size, max_per_class, pretrained, model_kwargs or {}, dtype,
+                       data_root, TrainConfig)
+    return cache_dir("features") / spec.file_name()
+
+
+class _Spec:
+    """What to compute, resolved (data loaded lazily), and its cache key."""
+
+    def __init__(self, **kw: Any):
+        self.__dict__.update(kw)
+
+    @classmethod
+    def build(cls, source: Any, dataset: str | None, split: str, image_size: int | None,
+              max_per_class: int | None, pretrained: bool, model_kwargs: dict, dtype: str,
+              data_root: str | None, train_config: type) -> _Spec:
+        from . import data, models
+        run = source if isinstance(source, train_config) else None
+        if run is None and not isinstance(source, str):
+            raise TypeError(f"source must be a TrainConfig or a model name; got {type(source).__name__}")
+        if run is None and dataset is None:
+            raise ValueError("a model-name source needs dataset=")
+        if run is not None and model_kwargs:
+            raise ValueError("model_kwargs come from the TrainConfig; pass them there")
+        dataset = dataset or run.dataset
+        info = data.info(dataset)
+        if split not in info.splits:
+            raise ValueError(f"{dataset!r} has no split {split!r}; valid splits: {', '.join(info.splits)}")
+        if max_per_class is not None and (int(max_per_class) != max_per_class or max_per_class < 1):
+            raise ValueError(f"max_per_class must be a positive integer or None; got {max_per_class!r}")
+        model = run.model if run is not None else source
+        if run is None and not models.is_model(model):
+            raise ValueError(models.unknown_model_message(model))
+        root = data_root or (run.data_root if run is not None else None)
+        if run is not None:
+            weights = {"train_key": run.key()}
+        else:
+            weights = {"model": model, "pretrained": bool(pretrained), "model_kwargs": model_kwargs,
+                       "weights_file": _weights_identity(model) if pretrained else None}
+        own_subset = (run is not None and dataset == run.dataset and split == "train" and max_per_class is None
+                      and run.train_per_class is not None)
+        # the size asked for; when None the size follows from the data set's native size (fixed)
+        # and the model's minimum (which code may change), so that minimum joins the key
+        size = image_size if image_size is not None else \
+            {"default_min": run.image_size if run is not None and run.image_size else models.min_image_size(model)}
+        key_fields = {"weights": weights, "dataset": dataset, "split": split, "image_size": size,
+                      "max_per_class": max_per_class, "dtype": dtype,
+                      "subset": [run.train_per_class, run.seed] if own_subset else None}
+        return cls(run=run, model=model, dataset=dataset, split=split, image_size=image_size,
+                   max_per_class=max_per_class, pretrained=pretrained, model_kwargs=model_kwargs, dtype=dtype,
+                   root=root, own_subset=own_subset, key_fields=key_fields)
+
+    def key(self) -> str:
+        from .results import config_hash
+        return config_hash(self.key_fields)
+
+    def file_name(self) -> str:
+        tag = f"{self.model}-run" if self.run is not None else self.model
+        return f"{tag}-{self.dataset}-{self.split}-{self.key()}.nc".replace("/", "_")
+
+
+def _weights_identity(model: str) -> str:
+    """Name and size of the bundled weight file (or the timm name for hub weights)."""
+    if model == "efficientnet_lite0":
+        from .models._timm import lite0_weights_path
+        p = Path(lite0_weights_path())
+        return f"{p.name}:{p.stat().st_size}"
+    return f"timm:{model}"
+
+
+def _load_images(spec: _Spec) -> Any:
+    from . import data
+    from .jobs.evaluate import _pretrained_size
+    kwargs: dict[str, Any] = {"root": spec.root} if spec.root else {}
+    loader = data.info(spec.dataset).loader
+    if "size" in inspect.signature(loader).parameters:  # folder data sets decode at a fixed size
+        kwargs["size"] = spec.image_size or _pretrained_size(spec.model)
+    images = data.load(spec.dataset, spec.split, max_per_class=spec.max_per_class, **kwargs)
+    if spec.own_subset:  # the very images the run trained on (train job's _load_data)
+        images = images.per_class(spec.run.train_per_class, seed=spec.run.seed)
+    return images
+
+
+def _build_model(spec: _Spec, num_classes: int, in_chans: int, native: int) -> tuple[Any, int, dict]:
+    """The network (weights loaded), its input size, and extra variables (the run's classifier)."""
+    import torch
+
+    from . import models
+    if spec.run is None:
+        image_size = spec.image_size or max(native, models.min_image_size(spec.model) or 0)
+        torch.manual_seed(0)  # a random-weight model is the same every time
+        net = models.create(spec.model, num_classes, in_chans, image_size, pretrained=spec.pretrained,
+                            **spec.model_kwargs)
+        return net, image_size, {}
+    cfg = spec.run
+    state, run_k, run_chans, run_native = _run_state(cfg)
+    image_size = spec.image_size or cfg.image_size or max(run_native, models.min_image_size(cfg.model) or 0)
+    if in_chans != run_chans:
+        raise ValueError(f"the run was trained on {run_chans}-channel images; {spec.dataset!r} has {in_chans}")
+    net = models.create(cfg.model, run_k, run_chans, image_size, pretrained=False, **cfg.model_kwargs)
+    models.apply_head(net, getattr(cfg, "head", "linear"))
+    net.load_state_dict(state)
+    extra = {}
+    head = net.get_classifier()
+    if spec.dataset == cfg.dataset and isinstance(head, torch.nn.Linear):
+        w = head.weight.detach().float().numpy()
+        b = head.bias.detach().float().numpy() if head.bias is not None else np.zeros(len(w), np.float32)
+        extra = {"classifier_weight": (("label", "feature"), w, {"long_name": "the run's classifier weight"}),
+                 "classifier_bias": ("label", b, {"long_name": "the run's classifier bias"})}
+    return net, image_size, extra
+
+
+def _run_state(cfg: Any) -> tuple[dict, int, int, int]:
+    """The finished run's model state dict (training it first if needed) and its data's shape."""
+    from . import data
+    from .jobs import _checkpoint, train
+    from .results import cached
+    folder = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else train._default_ckpt_dir(cfg.key())
+    state = _checkpoint.load(folder, cfg.key())
+    if state is None or int(state["epoch"]) < cfg.epochs:
+        # keep_checkpoint is not in the key: same run, same result file, but the weights stay
+        cached(train.run, replace(cfg, keep_checkpoint=True), refresh=True)
+        state = _checkpoint.load(folder, cfg.key())
+        if state is None:
+            raise RuntimeError(f"training {cfg.model} left no checkpoint in {folder}")
+    root = {"root": cfg.data_root} if cfg.data_root else {}
+    ref = data.load(cfg.dataset, "test", max_per_class=1, **root)
+    return state["model"], ref.num_classes, ref.shape[0], ref.shape[-1]
+
+
+def _batches(images: Any, batch_size: int) -> Any:
+    import torch
+
+    from .jobs import _runtime
+    if isinstance(images, np.ndarray):
+        yield from _runtime.tensor_batches(_runtime.as_tensor(images), batch_size)
+        return
+    for i in range(0, len(images), batch_size):  # lazy folder images: read one batch at a time
+        yield torch.from_numpy(np.stack([images[j] for j in range(i, min(i + batch_size, len(images)))]))
+
+
+def _compute(spec: _Spec, *, batch_size: int, device: str, progress: bool | None) -> xr.Dataset:
+    import torch
+
+    from . import augment, models
+    from .jobs import _runtime
+    from .results import provenance
+
+    t0 = time.perf_counter()
+    images = _load_images(spec)
+    in_chans, native = images.shape[0], images.shape[-1]
+    rt = _runtime.start(device)
+    try:
+        net, image_size, extra = _build_model(spec, images.num_classes, in_chans, native)
+        net = net.to(rt.device, memory_format=torch.channels_last)
+        mean, std = models.normalization(net, in_chans)
+        prep = partial(augment.to_float, mean=mean, std=std, size=image_size, channels_last=True)
+        n_batches = -(-len(images) // batch_size)
+        batches = _runtime.progress(_batches(images.images, batch_size), enable=progress, total=n_batches,
+                                    desc=f"{spec.model} features {spec.dataset}/{spec.split}", unit="batch")
+        _, feats = _runtime.predict(net, batches, prep, rt, features=True)
+    finally:
+        rt.close()
+    k = images.num_classes
+    ds = xr.Dataset(
+        {"features": (("sample", "feature"), feats.astype(spec.dtype),
+                      {"long_name": "penultimate features (the classifier's input)"}),
+         "labels": ("sample", np.asarray(images.labels, dtype=np.int64), {"long_name": "true label"}),
+         **extra},
+        coords={"sample": np.arange(len(images)), "label": np.arange(k),
+                "class_name": ("label", np.asarray(images.class_names, dtype=str))})
+    source = f"run {spec.run.key()} ({spec.model})" if spec.run is not None else \
+        f"{spec.model} ({'pretrained' if spec.pretrained else 'random'} weights)"
+    ds.attrs.update(provenance(spec.key_fields, features_key=spec.key(), source=source, dataset=spec.dataset,
+                               split=spec.split, image_size=image_size, n=len(images), device=str(rt.device),
+                               data_source=images.source, wall_time_s=round(time.perf_counter() - t0, 3)))
+    return ds

@@ -1,0 +1,23 @@
+"""Heads on frozen features: does a class's accuracy follow its classifier or its representation?
+
+Each head takes numpy features and returns numpy test logits (``M×K``) or labels (``M``);
+torch does the work inside. :func:`evaluate_heads` runs several on one feature pair and
+returns per-class results on dims ``head`` × ``label``.
+
+>>> from fairnotes import heads
+>>> ds = heads.evaluate_heads(xtr, ytr, xte, yte, class_names=names)     # doctest: +SKIP
+
+Trained on the features: ``linear_head`` (linear probe), ``crt_head`` (classifier re-training
+with class-balanced sampling), ``knn_head`` (cosine kNN), ``ncm_head`` (nearest class mean).
+From a trained classifier: ``classifier_head``, ``tau_norm_head`` and ``weight_norms``.
+"""
+from __future__ import annotations
+
+from ._evaluate import HEADS, evaluate_heads
+from ._knn import knn_head
+from ._linear import crt_head, linear_head
+from ._ncm import ncm_head
+from ._tau import classifier_head, tau_norm_head, weight_norms
+
+__all__ = ["HEADS", "evaluate_heads", "linear_head", "crt_head", "knn_head", "ncm_head", "classifier_head",
+           "tau_norm_head", "weight_norms"]

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fairnotes import features, results
+from fairnotes.jobs import train
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models run faster on one torch thread, and far faster on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def run_cfg(tmp_path):
+    return train.TrainConfig(dataset="digits", model="cnn", model_kwargs={"width": 4}, epochs=2, batch_size=32,
+                             lr=0.05, train_per_class=12, augment="crop", device="cpu", progress=False,
+                             profile="tiny", save_features=True, checkpoint_dir=str(tmp_path / "ckpt"))
+
+
+def test_run_features_match_the_train_job(run_cfg, tmp_path):
+    # no checkpoint yet: extract trains the run (through the results cache), then reads last.pt
+    te = features.extract(run_cfg, split="test", progress=False)
+    assert (tmp_path / "ckpt" / "last.pt").exists()
+    job = results.cached(train.run, run_cfg)
+    assert job.attrs["cache"].startswith("hit")
+    assert te["features"].dims == ("sample", "feature") and te.sizes["feature"] == 8
+    np.testing.assert_allclose(te["features"], job["features"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(te["labels"], job["target"])
+    assert te["class_name"].values.tolist() == job["class_name"].values.tolist()
+    # the run's classifier comes along: features @ W.T + b are the job's logits
+    logits = te["features"].values @ te["classifier_weight"].values.T + te["classifier_bias"].values
+    np.testing.assert_allclose(logits, job["logits"], rtol=1e-4, atol=1e-4)
+    state = torch.load(tmp_path / "ckpt" / "last.pt", weights_only=True)["model"]
+    np.testing.assert_array_equal(te["classifier_weight"], state["fc.weight"].numpy())
+
+
+def test_train_split_is_the_runs_training_subset(run_cfg):
+    tr = features.extract(run_cfg, split="train", progress=False)
+    seen = train._load_data(run_cfg)[0]
+    np.testing.assert_array_equal(tr["labels"], seen.labels)
+    assert tr.sizes["sample"] == 120
+    capped = features.extract(run_cfg, split="train", max_per_class=3, progress=False)
+    assert capped.sizes["sample"] == 30
+
+
+def test_cache_hit_key_and_corrupt_file(run_cfg):
+    first = features.extract("cnn", "digits", "test", pretrained=False, model_kwargs={"width": 4},
+                             max_per_class=5, progress=False)
+    path = features.cache_path("cnn", "digits", "test", pretrained=False, model_kwargs={"width": 4},
+                               max_per_class=5)
+    assert first.attrs["cache"] == f"miss {path}" and path.exists()
+    again = features.extract("cnn", "digits", "test", pretrained=False, model_kwargs={"width": 4},
+                             max_per_class=5, progress=False)
+    assert again.attrs["cache"] == f"hit {path}"
+    np.testing.assert_array_equal(again["features"], first["features"])
+    others = [features.cache_path("cnn", "digits", "train", pretrained=False, model_kwargs={"width": 4},
+                                  max_per_class=5),
+              features.cache_path("cnn", "digits", "test", pretrained=False, model_kwargs={"width": 4}),
+              features.cache_path("cnn", "digits", "test", pretrained=False, model_kwargs={"width": 4},
+                                  max_per_class=5, image_size=16),
+              features.cache_path("cnn", "digits", "test", pretrained=False, model_kwargs={"width": 8},
+                                  max_per_class=5),
+              features.cache_path("cnn", "digits", "test", pretrained=False, model_kwargs={"width": 4},
+                                  max_per_class=5, dtype="float16"),
+              features.cache_path(run_cfg, split="test", max_per_class=5)]
+    assert len({path, *others}) == 7
+    path.write_bytes(b"not a netCDF file")
+    with pytest.warns(UserWarning, match="unreadable"):
+        redone = features.extract("cnn", "digits", "test", pretrained=False, model_kwargs={"width": 4},
+                                  max_per_class=5, progress=False)
+    np.testing.assert_array_equal(redone["features"], first["features"])
+    assert results.load(path)["features"].shape == (50, 8)
+
+
+def test_float16_storage():
+    ds = features.extract("cnn", "digits", "test", pretrained=False, model_kwargs={"width": 4}, max_per_class=2,
+                          dtype="float16", progress=False)
+    assert results.load(features.cache_path("cnn", "digits", "test", pretrained=False, model_kwargs={"width": 4},
+                                            max_per_class=2, dtype="float16"))["features"].dtype == np.float16
+    assert ds["features"].dtype == np.float16
+
+
+def test_pretrained_efficientnet_lite0_on_grey_digits():
+    ds = features.extract("efficientnet_lite0", "digits", "test", max_per_class=2, progress=False)
+    assert ds["features"].shape == (20, 1280) and np.isfinite(ds["features"]).all()
+    assert ds.attrs["image_size"] == 64 and "pretrained" in ds.attrs["source"]
+    assert "classifier_weight" not in ds
+
+
+def test_bad_arguments(run_cfg):
+    with pytest.raises(ValueError, match="dataset="):
+        features.extract("cnn")
+    with pytest.raises(ValueError, match="no split"):
+        features.extract("cnn", "digits", "val")
+    with pytest.raises(ValueError, match="dtype"):
+        features.extract("cnn", "digits", dtype="int8")
+    with pytest.raises(TypeError, match="TrainConfig or a model name"):
+        features.extract(42, "digits")
