@@ -46,6 +46,8 @@ from ._config import check_choice, check_positive
 PROFILES = ("laptop", "paper", "tiny")
 # fields that change neither the numbers nor the checkpoint's meaning (the tracking fields,
 # _tracking.FIELDS, join the key only when track=True: see TrainConfig.key)
+# fields added after results were cached: left out of the key at these values, so older keys still hold
+_KEY_DEFAULTS = {"head": "linear", "train_imbalance": None}
 _NOT_IN_KEY = ("checkpoint_dir", "keep_checkpoint", "progress")
 
 
@@ -56,7 +58,9 @@ class TrainConfig:
     ``augment``: ``"none"``, ``"crop"``, ``"flip"`` or ``"flip-crop"`` (see
     :mod:`fairnotes.augment`; no flip for digits). ``image_size=None`` keeps the native size,
     or upsamples to the model's minimum (64 px for ``efficientnet_lite0``). ``train_per_class``
-    keeps a random subset of that many training images per class. ``head="etf"`` fixes the
+    keeps a random subset of that many training images per class; with ``train_imbalance`` = ρ
+    the subset is long-tailed instead (class c keeps ``train_per_class · ρ^(−c/(K−1))`` images,
+    see :meth:`fairnotes.data.ImageSet.long_tailed`). ``head="etf"`` fixes the
     classifier to a simplex ETF with zero bias (:mod:`fairnotes.models._etf`; needs a feature
     dim >= classes - 1); only the features are trained. ``batch_size`` is the global
     batch (split across DDP processes). ``checkpoint_dir=None`` uses
@@ -73,6 +77,7 @@ class TrainConfig:
     model: str = "resnet20"
     model_kwargs: dict = field(default_factory=dict)
     head: Literal["linear", "etf"] = "linear"
+    train_imbalance: float | None = None
     epochs: int = 10
     batch_size: int = 128
     lr: float = 0.1
@@ -106,6 +111,8 @@ class TrainConfig:
         check_choice("device", self.device, _runtime.DEVICES)
         check_choice("profile", self.profile, PROFILES)
         check_choice("head", self.head, models.HEADS)
+        if self.train_imbalance is not None and self.train_imbalance < 1:
+            raise ValueError(f"train_imbalance is the largest / smallest class count (>= 1); got {self.train_imbalance}")
         augment.parse(self.augment)
         data.info(self.dataset)  # KeyError listing the data sets
         check_positive(self, "epochs", "batch_size")
@@ -122,8 +129,7 @@ class TrainConfig:
         """Hash of the fields that determine the numbers (names the checkpoint folder)."""
         from ..results import config_hash
         skip = _NOT_IN_KEY if self.track else _NOT_IN_KEY + _tracking.FIELDS
-        if self.head == "linear":  # the default head stays out of the key, so older keys still hold
-            skip += ("head",)
+        skip += tuple(k for k, v in _KEY_DEFAULTS.items() if getattr(self, k) == v)
         return config_hash({f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip})
 
 
@@ -148,7 +154,10 @@ def _load_data(cfg: TrainConfig) -> tuple[Any, Any]:
     test = data.load(cfg.dataset, "test", **root)
     if not isinstance(train.images, np.ndarray):
         raise ValueError(f"the train job needs an in-memory data set; {cfg.dataset!r} is read lazily from disk")
-    if cfg.train_per_class is not None:
+    if cfg.train_imbalance is not None:
+        n_max = cfg.train_per_class or int(train.counts().min())
+        train = train.long_tailed(n_max, cfg.train_imbalance, seed=cfg.seed)
+    elif cfg.train_per_class is not None:
         train = train.per_class(cfg.train_per_class, seed=cfg.seed)
     return train, test
 

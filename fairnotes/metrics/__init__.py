@@ -7,6 +7,7 @@ No torch here: importing this module is cheap.
 from __future__ import annotations
 
 from ._agreement import rank_agreement
+from ._agreement_ci import rank_agreement_ci
 from ._bootstrap import disparity_ci, per_class_ci
 from ._disparity import disparity
 from ._group import by_group
@@ -16,5 +17,5 @@ from ._seeds import per_class_over_seeds
 
 __all__ = [
     "per_class", "disparity", "per_class_ci", "disparity_ci", "noise_floor", "by_group",
-    "per_class_over_seeds", "rank_agreement",
+    "per_class_over_seeds", "rank_agreement", "rank_agreement_ci",
 ]

@@ -58,3 +58,19 @@ def test_yaml_config_and_overrides(tmp_path):
     assert (cfg.model_kwargs, cfg.epochs, cfg.lr) == ({"width": 8}, 5, 0.2)
     with pytest.raises(ValueError, match="unknown TrainConfig fields: epoch"):
         load_yaml(TrainConfig, str(p), ["epoch=5"])
+
+
+def test_train_imbalance_makes_a_long_tailed_run_and_keeps_old_keys(tmp_path, monkeypatch):
+    import numpy as np
+
+    from fairnotes.jobs import train
+    base = train.TrainConfig(dataset="digits", model="mlp", model_kwargs={"width": 16}, epochs=1,
+                             train_per_class=40, progress=False)
+    lt = train.TrainConfig(**{**base.__dict__, "train_imbalance": 10.0})
+    assert lt.key() != base.key()
+    assert train.TrainConfig(**{**base.__dict__, "train_imbalance": None}).key() == base.key()
+    monkeypatch.setenv("FAIRNOTES_CACHE", str(tmp_path))
+    ds = train.run(lt)
+    assert ds.attrs["n_train"] == sum(max(1, round(40 * 10 ** (-c / 9))) for c in range(10))
+    with pytest.raises(ValueError, match="train_imbalance"):
+        train.TrainConfig(dataset="digits", train_imbalance=0.5)
