@@ -9,6 +9,17 @@
 
 Laptop data sets install from the package registries and load offline; paper data sets
 download through torchvision on the user's side (``download=True``).
+
+Derived data sets are addressed by a plain string, so a ``TrainConfig(dataset=...)`` carries them
+and their cache keys differ: ``"<base>|classes=<i,j,...>|mix=<label>:<source>@<fraction>"`` keeps
+base classes ``i, j, ...`` relabelled ``0, 1, ...``, and replaces a fraction of the images of new
+label ``label`` (train and test) by images of the unused base class ``source``, keeping every class
+size equal to the control's (the name without ``mix=``). Several ``mix=`` parts are allowed, one
+per label. See :mod:`fairnotes.data._derived`.
+
+>>> ds = data.load("digits|classes=0,1,2|mix=0:8@0.5", "test")
+>>> ds.class_names, ds.counts().tolist()
+(('0 + 8', '1', '2'), [54, 55, 53])
 """
 from __future__ import annotations
 
@@ -61,13 +72,26 @@ def _registry() -> dict[str, DatasetInfo]:
 
 
 def available(profile: Literal["laptop", "paper"] | None = None) -> tuple[str, ...]:
-    """Names of the registered data sets, optionally only those of one profile."""
+    """Names of the registered data sets, optionally only those of one profile (derived names not listed)."""
     return tuple(sorted(n for n, e in _registry().items() if profile is None or e.profile == profile))
 
 
 def info(name: str) -> DatasetInfo:
-    """Registry entry of ``name``; unknown names raise a ``KeyError`` listing the valid ones."""
+    """Registry entry of ``name``; unknown names raise a ``KeyError`` listing the valid ones.
+
+    A derived name (see the module doc) gets its base's profile and splits; bad syntax raises a
+    ``ValueError`` naming the problem and the valid form (class numbers are checked on load).
+    """
     reg = _registry()
+    if "|" in str(name):
+        from . import _derived
+        d = _derived.parse(name)
+        if d.base not in reg:
+            raise KeyError(f"unknown base data set {d.base!r} in {name!r}; available: {', '.join(available())}; "
+                           f"{_derived.FORM}")
+        base = reg[d.base]
+        return DatasetInfo(name, base.profile, base.splits, f"derived from {d.base}: {d.name}",
+                           partial(_derived.load, name, base_loader=base.loader))
     if name not in reg:
         raise KeyError(f"unknown data set {name!r}; available: {', '.join(available())}")
     return reg[name]

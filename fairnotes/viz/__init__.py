@@ -22,6 +22,7 @@ from ._offline import (
     spec_to_png,
     write_bundle,
 )
+from ._lines import lines
 from ._matrix import heatmap, interval_chart
 from ._samples import class_balance, sample_grid, thumbnail_url
 from ._scatter import scatter
@@ -38,6 +39,7 @@ __all__ = [
     "enable",
     "heatmap",
     "interval_chart",
+    "lines",
     "mimebundle",
     "render_html",
     "renderer",

@@ -27,3 +27,12 @@ def test_interval_chart_has_bars_and_points():
     assert marks == ["rule", "point"]
     with pytest.raises(KeyError, match="nope"):
         viz.interval_chart(df, "params", "nope", "lo", "hi")
+
+
+def test_lines_one_per_group_with_reference_rule():
+    df = pd.DataFrame({"epoch": [1, 2, 1, 2], "bias": [1.2, 1.1, 0.8, 0.9], "class": ["a", "a", "b", "b"]})
+    spec = viz.lines(df, "epoch", "bias", color="class", rule=1.0).to_dict()
+    assert [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"]
+            for layer in spec["layer"]] == ["line", "point", "rule"]
+    with pytest.raises(KeyError, match="nope"):
+        viz.lines(df, "epoch", "nope", color="class")
