@@ -82,21 +82,16 @@ def extract(source: Any, dataset: str | None = None, split: str = "train", *, im
     """
     from ._paths import cache_dir
     from .jobs.train import TrainConfig
-    from .results import load
+    from .results import read_cached
 
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}; got {dtype!r}")
     spec = _Spec.build(source, dataset, split, image_size, max_per_class, pretrained, model_kwargs or {}, dtype,
                        data_root, TrainConfig)
     path = cache_dir("features") / spec.file_name()
-    if path.exists() and not refresh:
-        try:
-            ds = load(path)
-            ds.attrs["cache"] = f"hit {path}"
-            return ds
-        except Exception as e:  # noqa: BLE001 - an unreadable file is recomputed, never fatal
-            warnings.warn(f"cached features {path} are unreadable ({e.__class__.__name__}: {e}); recomputing",
-                          stacklevel=2)
+    ds = None if refresh else read_cached(path, "cached features")
+    if ds is not None:
+        return ds
     ds = _compute(spec, batch_size=batch_size, device=device, progress=progress)
     from .results import save
     save(ds, path)

@@ -24,7 +24,8 @@ import numpy as np
 import xarray as xr
 import yaml
 
-__all__ = ["save", "load", "config_dict", "config_hash", "provenance", "cached", "job_name"]
+__all__ = ["save", "load", "config_dict", "config_hash", "provenance", "cached", "cache_path", "read_cached",
+           "job_name"]
 
 _ENGINE = "h5netcdf"
 
@@ -163,21 +164,36 @@ def cached(job: Callable[[Any], xr.Dataset], cfg: Any, *, store: str | Path | No
     :func:`config_hash`. A missing or unreadable file is recomputed (with a
     warning if it was unreadable); ``refresh=True`` always recomputes.
     """
-    from ._paths import cache_dir
-    root = Path(store) if store is not None else cache_dir("results")
-    key = cfg.key() if callable(getattr(cfg, "key", None)) else config_hash(cfg)
-    path = root / job_name(job) / f"{key}.nc"
-    if path.exists() and not refresh:
-        try:
-            ds = load(path)
-            ds.attrs["cache"] = f"hit {path}"
-            return ds
-        except Exception as e:  # noqa: BLE001 - any unreadable file is recomputed, never fatal
-            warnings.warn(f"cached result {path} is unreadable ({e.__class__.__name__}: {e}); recomputing",
-                          stacklevel=2)
+    path = cache_path(job, cfg, store=store)
+    ds = None if refresh else read_cached(path, "cached result")
+    if ds is not None:
+        return ds
     t0 = time.perf_counter()
     ds = job(cfg)
     ds.attrs = {**provenance(cfg, wall_time_s=round(time.perf_counter() - t0, 3)), **ds.attrs}
     save(ds, path)
     ds.attrs["cache"] = f"miss {path}"
+    return ds
+
+
+def cache_path(job: Callable, cfg: Any, *, store: str | Path | None = None) -> Path:
+    """Where :func:`cached` keeps ``job(cfg)``: ``<store>/<job name>/<key>.nc``."""
+    from ._paths import cache_dir
+    root = Path(store) if store is not None else cache_dir("results")
+    key = cfg.key() if callable(getattr(cfg, "key", None)) else config_hash(cfg)
+    return root / job_name(job) / f"{key}.nc"
+
+
+def read_cached(path: str | Path, what: str = "cached file") -> xr.Dataset | None:
+    """The Dataset at ``path`` (``attrs["cache"]`` set to ``"hit ..."``), or ``None`` when it is missing
+    or unreadable — the latter with a warning, since the caller then recomputes it."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        ds = load(path)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is recomputed, never fatal
+        warnings.warn(f"{what} {path} is unreadable ({e.__class__.__name__}: {e}); recomputing", stacklevel=3)
+        return None
+    ds.attrs["cache"] = f"hit {path}"
     return ds

@@ -168,12 +168,11 @@ def _folder_batches(ds_in: Any, cfg: EvalConfig, rt: _runtime.Runtime) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m fairnotes.jobs.evaluate --config cfg.yaml [--out r.nc] [--set key=value ...]``."""
-    from .._paths import cache_dir
-    from ..results import config_hash, job_name, save
+    from ..results import cache_path, save
     from ._config import cli_config
     cfg, out = cli_config(EvalConfig, "fairnotes.jobs.evaluate", __doc__, argv)
     ds = run(cfg)
-    path = Path(out) if out else cache_dir("results", job_name(run)) / f"{config_hash(cfg)}.nc"
+    path = Path(out) if out else cache_path(run, cfg)
     save(ds, path)
     print(f"wrote {path}  (accuracy {ds.attrs.get('overall_accuracy', float('nan')):.4f})")
     return 0
