@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import inspect
 import time
-import warnings
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
