@@ -61,8 +61,6 @@ def test_yaml_config_and_overrides(tmp_path):
 
 
 def test_train_imbalance_makes_a_long_tailed_run_and_keeps_old_keys(tmp_path, monkeypatch):
-    import numpy as np
-
     from fairnotes.jobs import train
     base = train.TrainConfig(dataset="digits", model="mlp", model_kwargs={"width": 16}, epochs=1,
                              train_per_class=40, progress=False)
