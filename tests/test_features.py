@@ -8,13 +8,7 @@ from fairnotes import features, results
 from fairnotes.jobs import train
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run faster on one torch thread, and far faster on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -10,13 +10,7 @@ from fairnotes.jobs import train
 from fairnotes.models._etf import fix_etf_classifier, simplex_etf
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run faster on one torch thread, and far faster on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("k,d", [(2, 1), (3, 2), (10, 9), (10, 64), (100, 128)])
