@@ -39,7 +39,7 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
-__all__ = ["extract", "cache_path"]
+__all__ = ["extract", "cache_path", "run_model"]
 
 _DTYPES = ("float32", "float16")
 
@@ -198,13 +198,9 @@ def _build_model(spec: _Spec, num_classes: int, in_chans: int, native: int) -> t
                             **spec.model_kwargs)
         return net, image_size, {}
     cfg = spec.run
-    state, run_k, run_chans, run_native = _run_state(cfg)
-    image_size = spec.image_size or cfg.image_size or max(run_native, models.min_image_size(cfg.model) or 0)
+    net, image_size, run_chans = _run_model(cfg, spec.image_size)
     if in_chans != run_chans:
         raise ValueError(f"the run was trained on {run_chans}-channel images; {spec.dataset!r} has {in_chans}")
-    net = models.create(cfg.model, run_k, run_chans, image_size, pretrained=False, **cfg.model_kwargs)
-    models.apply_head(net, getattr(cfg, "head", "linear"))
-    net.load_state_dict(state)
     extra = {}
     head = net.get_classifier()
     if spec.dataset == cfg.dataset and isinstance(head, torch.nn.Linear):
@@ -213,6 +209,22 @@ def _build_model(spec: _Spec, num_classes: int, in_chans: int, native: int) -> t
         extra = {"classifier_weight": (("label", "feature"), w, {"long_name": "the run's classifier weight"}),
                  "classifier_bias": ("label", b, {"long_name": "the run's classifier bias"})}
     return net, image_size, extra
+
+
+def run_model(cfg: Any) -> tuple[Any, int]:
+    """A train run's network with its final weights (trained first if needed), and its input size."""
+    net, image_size, _ = _run_model(cfg, None)
+    return net, image_size
+
+
+def _run_model(cfg: Any, image_size: int | None) -> tuple[Any, int, int]:
+    from . import models
+    state, run_k, run_chans, run_native = _run_state(cfg)
+    image_size = image_size or cfg.image_size or max(run_native, models.min_image_size(cfg.model) or 0)
+    net = models.create(cfg.model, run_k, run_chans, image_size, pretrained=False, **cfg.model_kwargs)
+    models.apply_head(net, getattr(cfg, "head", "linear"))
+    net.load_state_dict(state)
+    return net, image_size, run_chans
 
 
 def _run_state(cfg: Any) -> tuple[dict, int, int, int]:

@@ -91,15 +91,19 @@ class ImageSet:
         keep = [rng.permutation(np.flatnonzero(self.labels == c))[:n] for c, n in enumerate(counts)]
         return self.subset(np.sort(np.concatenate(keep)))
 
-    def per_class(self, k: int, *, seed: int | None = None) -> ImageSet:
-        """At most ``k`` images of each class: the first ``k``, or a random ``k`` if ``seed`` is given."""
+    def per_class(self, k: int, *, seed: int | None = None, skip: int = 0) -> ImageSet:
+        """At most ``k`` images of each class: the first ``k``, or a random ``k`` if ``seed`` is given.
+
+        ``skip`` passes over the first ``skip`` of each class's (shuffled) images first, so
+        ``per_class(m, seed=s, skip=k)`` is a held-out set disjoint from ``per_class(k, seed=s)``.
+        """
         rng = None if seed is None else np.random.default_rng(seed)
         keep = []
         for c in range(self.num_classes):
             idx = np.flatnonzero(self.labels == c)
             if rng is not None:
                 idx = rng.permutation(idx)
-            keep.append(idx[:k])
+            keep.append(idx[skip:skip + k])
         return self.subset(np.sort(np.concatenate(keep)))
 
 

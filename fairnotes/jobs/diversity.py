@@ -58,12 +58,13 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from ..metrics._resample import within_class_counts
+
 __all__ = ["designs", "run", "compare"]
 
 _FINAL = ("accuracy", "predicted", "tp", "fp", "fn", "support", "precision")
 _FROM_PREDICTIONS = ("accuracy", "predicted", "fp", "accuracy_kept")  # get image and joint bounds
 _FEATURES = ("feature_variance", "nearest_mean_distance")
-_CHUNK_CELLS = 1 << 22
 _CI_METHOD = ("percentile bootstrap of the mean over seeds of the paired delta; resampling seeds (seed_), "
               "test images within each true class, paired across designs (image_), or both (no infix)")
 
@@ -202,7 +203,7 @@ def compare(ds: xr.Dataset, *, n_boot: int = 1000, confidence: float = 0.95, see
     y = ds["target"].values.astype(np.int64)
     pred = ds["prediction"].values
     rep = ds["replaced"].values
-    w_img = _class_weights(y, n_boot, seed)  # (B, N) within-class resampling counts
+    w_img = within_class_counts(y, n_boot, seed)  # (B, N) within-class resampling counts
     rng = np.random.default_rng([seed, 1])
     n_seeds = ds.sizes["seed"]
     s_idx = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
@@ -233,22 +234,6 @@ def compare(ds: xr.Dataset, *, n_boot: int = 1000, confidence: float = 0.95, see
                             treated_class_name=("treated", ds["design_class_name"].values[t_design, t_label]))
     out.attrs.update(n_boot=int(n_boot), confidence=float(confidence), ci_seed=int(seed), ci_method=_CI_METHOD)
     return out
-
-
-def _class_weights(y: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    """(n_boot, N) counts of each test image in a resample drawn within each true class."""
-    order = np.argsort(y, kind="stable")
-    _, starts, sizes = np.unique(y[order], return_index=True, return_counts=True)
-    offset, size = np.repeat(starts, sizes), np.repeat(sizes, sizes)
-    n = y.size
-    rng = np.random.default_rng([seed, 0])
-    w = np.zeros((n_boot, n))
-    step = max(1, _CHUNK_CELLS // max(n, 1))
-    for b in range(0, n_boot, step):
-        m = min(step, n_boot - b)
-        idx = order[offset + rng.integers(0, size, size=(m, n))]  # positions in the original order
-        w[b:b + m] = np.bincount((np.arange(m)[:, None] * n + idx).ravel(), minlength=m * n).reshape(m, n)
-    return w
 
 
 def _from_predictions(w: np.ndarray, y: np.ndarray, pred: np.ndarray, rep: np.ndarray,

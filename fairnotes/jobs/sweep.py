@@ -78,14 +78,17 @@ def run(base: Any, *, models: Sequence[str], seeds: Sequence[int], store: Any = 
     return out
 
 
-def _stack(runs: dict[tuple[str, int], xr.Dataset], models: list[str], seeds: list[int]) -> xr.Dataset:
+def _stack(runs: dict[tuple[str, int], xr.Dataset], models: list[str], seeds: list[int], *, dim: str = "model",
+           history: bool = True) -> xr.Dataset:
+    """Stack per-run results on ``dim`` (the run names) × ``seed``; ``history=False`` leaves out per-epoch curves."""
     first = next(iter(runs.values()))
+    wanted = [*_FINAL, *(_HISTORY if history else ()), "prediction"]
     rows = []
     for m in models:
         per_seed = []
         for s in seeds:
             ds = runs[(m, s)]
-            keep = ds[[*_FINAL, *_HISTORY, "prediction"]].drop_vars("class_name")
+            keep = ds[wanted].drop_vars("class_name")
             keep["overall_accuracy"] = float(ds.attrs["overall_accuracy"])
             hit = str(ds.attrs.get("cache", "")).startswith("hit")
             keep["wall_time_s"] = 0.0 if hit else float(ds.attrs.get("wall_time_s", np.nan))
@@ -95,7 +98,7 @@ def _stack(runs: dict[tuple[str, int], xr.Dataset], models: list[str], seeds: li
             per_seed.append(keep)
         rows.append(xr.concat(per_seed, dim=xr.DataArray(seeds, dims="seed", name="seed"),
                               data_vars="all", coords="minimal", compat="override", join="override"))
-    out = xr.concat(rows, dim=xr.DataArray(models, dims="model", name="model"), data_vars="all",
+    out = xr.concat(rows, dim=xr.DataArray(models, dims=dim, name=dim), data_vars="all",
                     coords="minimal", compat="override", join="override")
     out["n_params"] = out["n_params"].isel(seed=0, drop=True)
     out["target"] = first["target"].astype(np.int16)

@@ -40,14 +40,15 @@ from typing import Any, Callable, Literal
 import numpy as np
 import xarray as xr
 
-from . import _checkpoint, _optim, _runtime, _schema, _tracking
+from . import _checkpoint, _loss, _optim, _runtime, _schema, _tracking
 from ._config import check_choice, check_positive
 
 PROFILES = ("laptop", "paper", "tiny")
 # fields that change neither the numbers nor the checkpoint's meaning (the tracking fields,
 # _tracking.FIELDS, join the key only when track=True: see TrainConfig.key)
 # fields added after results were cached: left out of the key at these values, so older keys still hold
-_KEY_DEFAULTS = {"head": "linear", "train_imbalance": None}
+_KEY_DEFAULTS = {"head": "linear", "train_imbalance": None, "label_smoothing": 0.0, "mixup": 0.0, "cutmix": 0.0,
+                 "loss": "cross_entropy", "focal_gamma": 2.0, "class_weights": None, "pretrain": None}
 _NOT_IN_KEY = ("checkpoint_dir", "keep_checkpoint", "progress")
 
 
@@ -71,6 +72,15 @@ class TrainConfig:
     epoch and every ``track_every_steps`` steps of the first ``track_early_epochs`` epochs,
     and test-feature spread at ``track_feature_epochs`` (None: the last); see
     :mod:`fairnotes.jobs._tracking`.
+
+    Remedies (chapter "remedies"): ``label_smoothing`` ε; ``mixup`` / ``cutmix``: the Beta α of
+    timm's Mixup / CutMix (0 = off; both > 0: each batch picks one); ``augment`` may add
+    ``randaugment`` or ``trivialaugment``; ``loss="focal"`` with ``focal_gamma``;
+    ``class_weights`` (one positive number per class) weight the loss (see
+    :mod:`fairnotes.jobs._loss`; :func:`fairnotes.jobs.remedies.heldout_weights` derives them from
+    held-out per-class accuracy); ``pretrain``: the fields of a
+    :class:`~fairnotes.jobs.contrastive.ContrastiveConfig` (same model) whose encoder initialises
+    every weight but the classifier.
     """
 
     dataset: str = "fashion-mnist"
@@ -78,6 +88,13 @@ class TrainConfig:
     model_kwargs: dict = field(default_factory=dict)
     head: Literal["linear", "etf"] = "linear"
     train_imbalance: float | None = None
+    label_smoothing: float = 0.0
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    loss: Literal["cross_entropy", "focal"] = "cross_entropy"
+    focal_gamma: float = 2.0
+    class_weights: list[float] | None = None
+    pretrain: dict | None = None
     epochs: int = 10
     batch_size: int = 128
     lr: float = 0.1
@@ -124,6 +141,28 @@ class TrainConfig:
         if not models.is_model(self.model):
             raise ValueError(models.unknown_model_message(self.model))
         _tracking.check_config(self)
+        self._check_remedies()
+
+    def _check_remedies(self) -> None:
+        check_choice("loss", self.loss, _loss.LOSSES)
+        if not 0 <= self.label_smoothing < 1 or self.mixup < 0 or self.cutmix < 0 or self.focal_gamma < 0:
+            raise ValueError("need 0 <= label_smoothing < 1, mixup >= 0, cutmix >= 0 and focal_gamma >= 0")
+        if self.track and (self.mixup or self.cutmix):
+            raise ValueError("track=True counts predictions against one label per image; Mixup/CutMix images have "
+                             "two, so turn tracking or mixing off")
+        _loss.check_class_weights(self.class_weights)
+        if self.pretrain is not None:
+            from .contrastive import ContrastiveConfig
+            if not isinstance(self.pretrain, dict):
+                raise ValueError(f"pretrain must be a dict of ContrastiveConfig fields or None; got {self.pretrain!r}")
+            known = {f.name for f in fields(ContrastiveConfig)}
+            if set(self.pretrain) - known:
+                raise ValueError(f"unknown ContrastiveConfig fields in pretrain: {', '.join(sorted(set(self.pretrain) - known))}; "
+                                 f"known: {', '.join(sorted(known))}")
+            pre = ContrastiveConfig(**self.pretrain)
+            if (pre.model, pre.model_kwargs) != (self.model, self.model_kwargs):
+                raise ValueError(f"pretrain trains {pre.model} {pre.model_kwargs}; this run is {self.model} "
+                                 f"{self.model_kwargs}: they must be the same network")
 
     def key(self) -> str:
         """Hash of the fields that determine the numbers (names the checkpoint folder)."""
@@ -168,7 +207,6 @@ def _seed(*parts: int) -> int:
 
 def _train(cfg: TrainConfig, rt: _runtime.Runtime, on_epoch_end: Callable | None, t_start: float) -> xr.Dataset | None:
     import torch
-    import torch.nn.functional as F
     import yaml
 
     from .. import augment, models
@@ -180,6 +218,9 @@ def _train(cfg: TrainConfig, rt: _runtime.Runtime, on_epoch_end: Callable | None
 
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     net = models.create(cfg.model, k, in_chans, image_size, pretrained=cfg.pretrained, **cfg.model_kwargs)
+    if cfg.pretrain is not None:  # the encoder's weights; the classifier keeps this seed's initialisation
+        from .contrastive import ContrastiveConfig, encoder_state, load_backbone
+        load_backbone(net, encoder_state(ContrastiveConfig(**cfg.pretrain)))
     models.apply_head(net, cfg.head)  # "etf": a fixed classifier, before the optimiser collects parameters
     net = net.to(rt.device, memory_format=torch.channels_last)  # faster on CPU too (resnet20 +20%)
     mean, std = models.normalization(net, in_chans)
@@ -189,6 +230,15 @@ def _train(cfg: TrainConfig, rt: _runtime.Runtime, on_epoch_end: Callable | None
     x_train = _runtime.as_tensor(train.images).to(rt.device)
     y_train = torch.as_tensor(train.labels).to(rt.device)
     x_test = _runtime.as_tensor(test.images)
+    weight = None
+    if cfg.class_weights is not None:
+        if len(cfg.class_weights) != k:
+            raise ValueError(f"class_weights has {len(cfg.class_weights)} numbers; {cfg.dataset!r} has {k} classes")
+        weight = torch.tensor(cfg.class_weights, dtype=torch.float32, device=rt.device)
+    loss_fn = partial(_loss.classification_loss, label_smoothing=cfg.label_smoothing, class_weight=weight,
+                      focal_gamma=cfg.focal_gamma if cfg.loss == "focal" else 0.0)
+    mixer = _loss.Mixer(k, mixup=cfg.mixup, cutmix=cfg.cutmix, label_smoothing=cfg.label_smoothing) \
+        if cfg.mixup or cfg.cutmix else None
 
     bs = cfg.batch_size // rt.world_size
     if bs < 1:
@@ -230,6 +280,7 @@ def _train(cfg: TrainConfig, rt: _runtime.Runtime, on_epoch_end: Callable | None
         order = order.to(rt.device)
         gen = torch.Generator().manual_seed(_seed(cfg.seed, epoch, 1, rt.rank))
         torch.manual_seed(_seed(cfg.seed, epoch, 2, rt.rank))
+        mix_rng = np.random.RandomState(_seed(cfg.seed, epoch, 3, rt.rank) % 2**32) if mixer else None
         fwd.train()
         loss_sum = torch.zeros((), device=rt.device, dtype=torch.float64)
         n_seen = 0
@@ -238,17 +289,20 @@ def _train(cfg: TrainConfig, rt: _runtime.Runtime, on_epoch_end: Callable | None
         for i in bar:
             idx = order[i * bs:(i + 1) * bs]
             xb = prep(augment.apply(x_train[idx], aug_steps, generator=gen))
+            target = y_train[idx]
+            if mixer is not None:
+                xb, target = mixer(xb, target, mix_rng)
             with _runtime.autocast(rt):
                 out = fwd(xb)
-            loss = F.cross_entropy(out.float(), y_train[idx])
+            loss = loss_fn(out, target)
             if tracker is not None:
                 tracker.update(out, y_train[idx], epoch, i)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            loss_sum += loss.detach().double() * len(idx)
-            n_seen += len(idx)
+            loss_sum += loss.detach().double() * len(xb)
+            n_seen += len(xb)
             if i % 20 == 0 and not bar.disable:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
         if rt.distributed:

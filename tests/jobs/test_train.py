@@ -54,6 +54,9 @@ class _Killed(Exception):
     dict(model="cnn", augment="flip-crop", optimizer="sgd", schedule="cosine", warmup_epochs=0.5),
     dict(model="vit", model_kwargs={"embed_dim": 16, "depth": 1, "num_heads": 2, "drop_rate": 0.2},
          augment="crop", optimizer="adamw", lr=1e-3, schedule="step"),  # dropout uses the global RNG
+    # remedies: timm's Mixup/CutMix draw from numpy, TrivialAugment from torch's global generator
+    dict(model="cnn", augment="crop-trivialaugment", mixup=0.4, cutmix=1.0, label_smoothing=0.1, loss="focal",
+         class_weights=[1.0, 2.0, 1.0, 0.5, 1.0, 1.0, 3.0, 1.0, 1.0, 1.0]),
 ])
 def test_resume_equals_uninterrupted(tiny, tmp_path, kw):
     full = train.run(tiny(epochs=3, checkpoint_dir=str(tmp_path / "full"), **kw))

@@ -1,0 +1,247 @@
+"""Remedies for unequal classes, each trained against the same baseline, seed by seed.
+
+*Classes Are Not Equal* (arXiv 2402.18133) reports that Mixup, CutMix and representation learning
+make per-class accuracy more even, and that re-weighting lifts hard classes but hurts easy ones
+with no overall gain; DropMix (arXiv 2307.09136) finds augmentation helps some classes and hurts
+others. A *remedy* is a named change to a base :class:`~fairnotes.jobs.train.TrainConfig`, written
+like a model spec (``"mixup"``, ``"mixup:alpha=0.4"``, ``"simclr-probe:epochs=20"``); see
+:data:`REMEDIES` for the names, what each does and its settings. Every remedy runs with the
+baseline's seeds, so seed ``s`` of a remedy and seed ``s`` of the baseline share the training
+subset and the initial weights: the comparison is paired (:func:`fairnotes.jobs.paired.compare`).
+
+>>> from fairnotes.jobs import remedies, train
+>>> base = train.TrainConfig(dataset="fashion-mnist", model="cnn", epochs=4, train_per_class=1000)
+>>> ds = remedies.run(base, remedies=["mixup", "reweight"], seeds=[0, 1, 2])   # doctest: +SKIP
+>>> ds["accuracy"].dims                                                         # doctest: +SKIP
+('remedy', 'seed', 'label')
+
+Every run is cached (:func:`fairnotes.results.cached`); the baseline is the same cached run as
+chapter 1's when the base config is the same.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field, fields
+from typing import Any, Sequence
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["REMEDIES", "parse", "plan", "run", "heldout_accuracy", "weights_from_accuracy", "LinearProbeConfig",
+           "linear_probe"]
+
+# name: (what it does, its settings and their defaults)
+_SIMCLR = {"epochs": 10, "batch_size": 256, "lr": 2e-3, "temperature": 0.2, "proj_dim": 64, "jitter": 0.4,
+           "flip": True, "crop_scale": [0.3, 1.0], "warmup_epochs": 1.0, "weight_decay": 1e-4}
+REMEDIES: dict[str, tuple[str, dict]] = {
+    "baseline": ("the base config unchanged", {}),
+    "mixup": ("Mixup (timm): convex mixes of image pairs and their labels, λ ~ Beta(α, α) per batch",
+              {"alpha": 0.2}),
+    "cutmix": ("CutMix (timm): a box of another image pasted in, labels mixed by area, λ ~ Beta(α, α)",
+               {"alpha": 1.0}),
+    "label-smoothing": ("label smoothing: targets (1 − ε) on the label, ε spread over all classes", {"eps": 0.1}),
+    "randaugment": ("torchvision v2 RandAugment after the base augmentation (2 ops, magnitude 9)", {}),
+    "trivialaugment": ("torchvision v2 TrivialAugmentWide after the base augmentation (1 op, random magnitude)", {}),
+    "reweight": ("class weights ∝ accuracy^−power, accuracy measured by the baseline (same seed) on held-out "
+                 "training images it never saw; weights averaged to 1", {"power": 1.0, "heldout_per_class": 500}),
+    "focal": ("focal loss (softmax form): cross-entropy × (1 − p_true)^γ", {"gamma": 2.0}),
+    "simclr-finetune": ("SimCLR pre-training on the same training images (labels unused), then the base "
+                        "training from those weights", dict(_SIMCLR)),
+    "simclr-probe": ("SimCLR pre-training, then a linear probe (logistic regression) on the frozen features",
+                     {**_SIMCLR, "C": 1.0}),
+}
+
+
+def parse(spec: str) -> tuple[str, dict]:
+    """``"mixup:alpha=0.4"`` → ``("mixup", {"alpha": 0.4})``, defaults filled in; unknown names or settings raise."""
+    from .sweep import parse_model
+    name, kwargs = parse_model(spec)
+    if name not in REMEDIES:
+        raise ValueError(f"unknown remedy {name!r}; valid: {', '.join(REMEDIES)}")
+    defaults = REMEDIES[name][1]
+    bad = sorted(set(kwargs) - set(defaults))
+    if bad:
+        valid = ", ".join(defaults) or "none"
+        raise ValueError(f"remedy {name!r} has no setting {', '.join(bad)}; valid settings: {valid}")
+    return name, {**defaults, **kwargs}
+
+
+@dataclass
+class LinearProbeConfig:
+    """A linear probe on a contrastive encoder's frozen features (the ``simclr-probe`` remedy)."""
+
+    pretrain: dict = field(default_factory=dict)
+    dataset: str = "fashion-mnist"
+    train_per_class: int | None = None
+    seed: int = 0
+    C: float = 1.0
+    profile: str = "laptop"
+
+    def key(self) -> str:
+        from ..results import config_hash
+        return config_hash({f.name: getattr(self, f.name) for f in fields(self)})
+
+
+def plan(base: Any, spec: str, seed: int) -> Any:
+    """The config (``TrainConfig`` or :class:`LinearProbeConfig`) of remedy ``spec`` for ``seed``.
+
+    ``reweight`` measures the baseline's held-out accuracy here (training the baseline first if
+    it is not cached).
+    """
+    from .contrastive import ContrastiveConfig
+    name, kw = parse(spec)
+    cfg = dataclasses.replace(base, seed=int(seed), progress=False)
+    if name == "baseline":
+        return cfg
+    if name in ("mixup", "cutmix"):
+        return dataclasses.replace(cfg, **{name: float(kw["alpha"])})
+    if name == "label-smoothing":
+        return dataclasses.replace(cfg, label_smoothing=float(kw["eps"]))
+    if name in ("randaugment", "trivialaugment"):
+        steps = [] if cfg.augment in ("none", "") else [cfg.augment]
+        return dataclasses.replace(cfg, augment="-".join([*steps, name]))
+    if name == "focal":
+        return dataclasses.replace(cfg, loss="focal", focal_gamma=float(kw["gamma"]))
+    if name == "reweight":
+        acc = heldout_accuracy(cfg, per_class=int(kw["heldout_per_class"]))
+        return dataclasses.replace(cfg, class_weights=[round(float(w), 6) for w in
+                                                       weights_from_accuracy(acc, power=float(kw["power"]))])
+    sim = {k: v for k, v in kw.items() if k != "C"}
+    pre = ContrastiveConfig(dataset=cfg.dataset, model=cfg.model, model_kwargs=dict(cfg.model_kwargs),
+                            train_per_class=cfg.train_per_class, seed=cfg.seed, device=cfg.device,
+                            image_size=cfg.image_size, profile=cfg.profile, progress=False, **sim)
+    pre_dict = {k: v for k, v in dataclasses.asdict(pre).items() if k not in ("checkpoint_dir", "progress")}
+    if name == "simclr-finetune":
+        return dataclasses.replace(cfg, pretrain=pre_dict)
+    return LinearProbeConfig(pretrain=pre_dict, dataset=cfg.dataset, train_per_class=cfg.train_per_class,
+                             seed=cfg.seed, C=float(kw["C"]), profile=cfg.profile)
+
+
+def run(base: Any, *, remedies: Sequence[str], seeds: Sequence[int], progress: bool = True) -> xr.Dataset:
+    """Every remedy × seed (the baseline first, added if missing), cached, stacked on dims ``remedy`` × ``seed``.
+
+    Returns :func:`fairnotes.jobs.sweep.run`'s variables with ``remedy`` in place of ``model``
+    (no per-epoch histories: a probe has none), plus ``pretrain_time_s`` (remedy × seed: seconds of
+    contrastive pre-training, 0 for the others) and coords ``description``.
+    """
+    from tqdm.auto import tqdm
+
+    from .. import results
+    from . import contrastive, train
+    from .sweep import _stack
+
+    specs = list(dict.fromkeys(["baseline", *remedies]))
+    for spec in specs:
+        parse(spec)  # fail before any training
+    runs: dict[tuple[str, int], xr.Dataset] = {}
+    pre_time: dict[tuple[str, int], float] = {}
+    bar = tqdm(total=len(specs) * len(seeds), desc=f"{base.dataset}: remedies", unit="run", disable=not progress)
+    for spec in specs:
+        for seed in seeds:
+            bar.set_postfix_str(f"{spec} seed {seed}")
+            cfg = plan(base, spec, int(seed))
+            pretrain = getattr(cfg, "pretrain", None)
+            pre_time[(spec, int(seed))] = 0.0
+            if pretrain is not None:
+                pre = results.cached(contrastive.run, contrastive.ContrastiveConfig(**pretrain, progress=False))
+                pre_time[(spec, int(seed))] = float(pre.attrs.get("wall_time_s", np.nan))
+            job = linear_probe if isinstance(cfg, LinearProbeConfig) else train.run
+            runs[(spec, int(seed))] = results.cached(job, cfg)
+            bar.update()
+    bar.close()
+    seeds = [int(s) for s in seeds]
+    out = _stack(runs, specs, seeds, dim="remedy", history=False)
+    out["pretrain_time_s"] = (("remedy", "seed"), np.array([[pre_time[(r, s)] for s in seeds] for r in specs]),
+                              {"description": "seconds of contrastive pre-training behind the run (0: none)"})
+    out = out.assign_coords(description=("remedy", [REMEDIES[parse(s)[0]][0] for s in specs]))
+    out.attrs.update(dataset=base.dataset, model=base.model, remedies=", ".join(specs), seeds=", ".join(map(str, seeds)))
+    return out
+
+
+def heldout_accuracy(cfg: Any, *, per_class: int = 500) -> np.ndarray:
+    """Per-class accuracy of ``cfg``'s trained run on ``per_class`` training images per class it never saw.
+
+    The images come after the run's own ``train_per_class`` in each class's shuffled order
+    (:meth:`fairnotes.data.ImageSet.per_class` with ``skip``), so they are disjoint from the
+    training subset and from the test set. The run is trained first if needed.
+    """
+    import torch
+    from functools import partial
+
+    from .. import augment, data, models
+    from ..features import run_model
+    from . import _runtime
+    if cfg.train_per_class is None or cfg.train_imbalance is not None:
+        raise ValueError("held-out accuracy needs a balanced training subset (train_per_class set, no "
+                         "train_imbalance): the held-out images are the ones it leaves out")
+    root = {"root": cfg.data_root} if cfg.data_root else {}
+    pool = data.load(cfg.dataset, "train", **root)
+    held = pool.per_class(per_class, seed=cfg.seed, skip=cfg.train_per_class)
+    counts = held.counts()
+    if counts.min() < 1:
+        raise ValueError(f"{cfg.dataset!r} has no training images left after {cfg.train_per_class} per class "
+                         "for a held-out split; lower train_per_class")
+    net, size = run_model(cfg)
+    rt = _runtime.start("cpu" if cfg.device == "cpu" else "auto")
+    try:
+        net = net.to(rt.device, memory_format=torch.channels_last)
+        mean, std = models.normalization(net, held.images.shape[1])
+        prep = partial(augment.to_float, mean=mean, std=std, size=size, channels_last=True)
+        logits, _ = _runtime.predict(net, _runtime.tensor_batches(_runtime.as_tensor(held.images), 512), prep, rt)
+    finally:
+        rt.close()
+    hit = logits.argmax(1) == held.labels
+    return np.bincount(held.labels[hit], minlength=held.num_classes) / counts
+
+
+def weights_from_accuracy(accuracy: Any, *, power: float = 1.0, floor: float = 0.05) -> np.ndarray:
+    """Class weights ``max(accuracy, floor) ** −power``, scaled to average 1 (harder class, larger weight).
+
+    >>> weights_from_accuracy([0.25, 0.5, 1.0]).round(3).tolist()
+    [1.714, 0.857, 0.429]
+    """
+    acc = np.asarray(accuracy, dtype=float)
+    if acc.ndim != 1 or not np.isfinite(acc).all() or (acc < 0).any() or (acc > 1).any():
+        raise ValueError("accuracy must be a 1-D array of per-class accuracies in [0, 1]")
+    if power < 0 or not 0 < floor <= 1:
+        raise ValueError(f"need power >= 0 and 0 < floor <= 1; got power={power}, floor={floor}")
+    w = np.maximum(acc, floor) ** -power
+    return w / w.mean()
+
+
+def linear_probe(cfg: LinearProbeConfig) -> xr.Dataset:
+    """Logistic-regression probe on a contrastive encoder's frozen features (:func:`fairnotes.heads.linear_head`).
+
+    Fits on the training subset the encoder saw (``train_per_class``, ``seed``), predicts the full
+    test split; returns the train job's final-result variables (``prediction``, ``target``,
+    ``logits``, per-class metrics) so it stacks with training runs.
+    """
+    import torch
+    from functools import partial
+
+    from .. import augment, data, models
+    from ..heads import linear_head
+    from . import _runtime, _schema
+    from .contrastive import ContrastiveConfig, build_encoder
+    t0 = time.perf_counter()
+    pre = ContrastiveConfig(**cfg.pretrain)
+    train = data.load(cfg.dataset, "train")
+    if cfg.train_per_class is not None:
+        train = train.per_class(cfg.train_per_class, seed=cfg.seed)
+    test = data.load(cfg.dataset, "test")
+    net, size = build_encoder(pre, train.num_classes, train.images.shape[1])
+    rt = _runtime.start(pre.device)
+    try:
+        net = net.to(rt.device, memory_format=torch.channels_last)
+        mean, std = models.normalization(net, train.images.shape[1])
+        prep = partial(augment.to_float, mean=mean, std=std, size=size, channels_last=True)
+        feats = [_runtime.predict(net, _runtime.tensor_batches(_runtime.as_tensor(s.images), 512), prep, rt,
+                                  features=True)[1] for s in (train, test)]
+    finally:
+        rt.close()
+    logits = linear_head(feats[0], train.labels, feats[1], num_classes=train.num_classes, C=cfg.C)
+    ds = _schema.final_dataset(logits, test.labels, test.class_names)
+    ds.attrs.update(n_train=len(train), n_test=len(test), n_params=_runtime.count_params(net),
+                    wall_time_s=round(time.perf_counter() - t0, 3), probe="logistic regression (L-BFGS), C=%g" % cfg.C)
+    return ds
