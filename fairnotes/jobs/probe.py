@@ -6,10 +6,13 @@
 >>> ds["accuracy"].sel(head="knn(k=10)")                     # doctest: +SKIP
 
 Both entry points return :func:`fairnotes.heads.evaluate_heads`'s Dataset (dims ``head`` × ``label``
-and ``head`` × ``sample``) plus the provenance of the features.
+and ``head`` × ``sample``) plus the provenance of the features. Both are cached
+(:func:`fairnotes.results.cached`, folder ``probe.heads``) by the features' identity and the head
+settings, so a re-run of a chapter reads the heads instead of refitting them.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import xarray as xr
@@ -29,6 +32,40 @@ def _evaluate(train: xr.Dataset, test: xr.Dataset, *, knn_k: int | Sequence[int]
                           heads=heads, knn_k=knn_k, taus=taus, weight=weight, bias=bias, seed=seed)
 
 
+@dataclass
+class HeadsConfig:
+    """What :func:`fit_heads` computes: ``source`` is a TrainConfig (:func:`on_run`) or a model name
+    (:func:`on_pretrained`, with ``dataset``, ``train_per_class``, ``image_size``)."""
+
+    source: Any = None
+    dataset: str | None = None
+    train_per_class: int | None = None
+    image_size: int | None = None
+    knn_k: list = field(default_factory=lambda: [10])
+    taus: list = field(default_factory=list)
+    seed: int = 0
+    heads: list | None = None
+    progress: bool | None = False
+
+    def key(self) -> str:
+        from ..results import config_hash
+        src = self.source.key() if hasattr(self.source, "key") else self.source
+        return config_hash({"source": src, "dataset": self.dataset, "train_per_class": self.train_per_class,
+                            "image_size": self.image_size, "knn_k": self.knn_k, "taus": self.taus, "seed": self.seed,
+                            "heads": self.heads})
+
+
+def fit_heads(cfg: HeadsConfig) -> xr.Dataset:
+    """The job behind :func:`on_run` and :func:`on_pretrained` (call those)."""
+    if isinstance(cfg.source, str):
+        return _on_pretrained(cfg)
+    return _on_run(cfg)
+
+
+def _listed(x: int | Sequence[int]) -> list[int]:
+    return [int(x)] if isinstance(x, (int,)) else [int(v) for v in x]
+
+
 def on_run(cfg: Any, *, knn_k: int | Sequence[int] = 10, taus: Sequence[float] = TAUS, seed: int = 0,
            heads: Sequence[str] | None = None, progress: bool | None = False) -> xr.Dataset:
     """Heads on the features of a trained run (its training subset and the full test split).
@@ -37,10 +74,18 @@ def on_run(cfg: Any, *, knn_k: int | Sequence[int] = 10, taus: Sequence[float] =
     ``classifier`` (and, τ-normalised, as ``tau_norm(...)``), and ``weight_norm`` holds its
     per-class weight norms.
     """
+    from ..results import cached
+    return cached(fit_heads, HeadsConfig(source=cfg, knn_k=_listed(knn_k), taus=[float(t) for t in taus],
+                                                  seed=int(seed), heads=None if heads is None else list(heads),
+                                                  progress=progress))
+
+
+def _on_run(h: HeadsConfig) -> xr.Dataset:
     from ..features import extract
-    tr = extract(cfg, split="train", progress=progress)
-    te = extract(cfg, split="test", progress=progress)
-    ds = _evaluate(tr, te, knn_k=knn_k, taus=taus, seed=seed, heads=heads)
+    cfg = h.source
+    tr = extract(cfg, split="train", progress=h.progress)
+    te = extract(cfg, split="test", progress=h.progress)
+    ds = _evaluate(tr, te, knn_k=h.knn_k, taus=h.taus, seed=h.seed, heads=h.heads)
     ds.attrs.update({"backbone": cfg.model, "dataset": cfg.dataset, "run_key": cfg.key(),
                      "n_train": int(tr.sizes["sample"]), "n_test": int(te.sizes["sample"])})
     return ds
@@ -55,10 +100,19 @@ def on_pretrained(model: str, dataset: str, *, train_per_class: int | None = Non
     full test split. There is no trained classifier for the data set, so no ``classifier`` or
     ``tau_norm`` heads.
     """
+    from ..results import cached
+    return cached(fit_heads, HeadsConfig(source=model, dataset=dataset, train_per_class=train_per_class,
+                                                  image_size=image_size, knn_k=_listed(knn_k), seed=int(seed),
+                                                  heads=None if heads is None else list(heads), progress=progress))
+
+
+def _on_pretrained(h: HeadsConfig) -> xr.Dataset:
     from ..features import extract
-    tr = extract(model, dataset, "train", max_per_class=train_per_class, image_size=image_size, progress=progress)
-    te = extract(model, dataset, "test", image_size=image_size, progress=progress)
-    ds = _evaluate(tr, te, knn_k=knn_k, taus=(), seed=seed, heads=heads)
+    model, dataset = h.source, h.dataset
+    tr = extract(model, dataset, "train", max_per_class=h.train_per_class, image_size=h.image_size,
+                 progress=h.progress)
+    te = extract(model, dataset, "test", image_size=h.image_size, progress=h.progress)
+    ds = _evaluate(tr, te, knn_k=h.knn_k, taus=(), seed=h.seed, heads=h.heads)
     ds.attrs.update({"backbone": f"{model} (pretrained, frozen)", "dataset": dataset,
                      "n_train": int(tr.sizes["sample"]), "n_test": int(te.sizes["sample"])})
     return ds

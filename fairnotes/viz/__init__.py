@@ -22,6 +22,7 @@ from ._offline import (
     spec_to_png,
     write_bundle,
 )
+from ._forest import forest
 from ._lines import lines
 from ._matrix import heatmap, interval_chart
 from ._samples import class_balance, sample_grid, thumbnail_url
@@ -37,6 +38,7 @@ __all__ = [
     "class_balance",
     "disparity_table",
     "enable",
+    "forest",
     "heatmap",
     "interval_chart",
     "lines",

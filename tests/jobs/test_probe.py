@@ -21,6 +21,11 @@ def test_on_run_scores_every_head_and_reproduces_the_runs_own_classifier():
                                    recall_score(ds["target"].values, ds["prediction"].sel(head=h).values,
                                                 average=None, labels=range(10), zero_division=0))
     assert ds["weight_norm"].sizes["label"] == 10 and ds.attrs["backbone"] == "cnn"
+    # the heads are cached: the same call reads them back; other head settings fit anew
+    again = probe.on_run(cfg, knn_k=[5], taus=[0.0, 1.0])
+    assert again.attrs["cache"].startswith("hit")
+    np.testing.assert_array_equal(again["prediction"], ds["prediction"])
+    assert probe.on_run(cfg, knn_k=3, taus=(0.0,)).attrs["cache"].startswith("miss")
 
 
 def test_on_pretrained_uses_the_bundled_imagenet_weights():

@@ -36,3 +36,19 @@ def test_lines_one_per_group_with_reference_rule():
             for layer in spec["layer"]] == ["line", "point", "rule"]
     with pytest.raises(KeyError, match="nope"):
         viz.lines(df, "epoch", "nope", color="class")
+
+
+def test_forest_has_bars_points_and_a_zero_rule_per_panel(tmp_path):
+    df = pd.DataFrame({"class": ["a", "b", "a", "b"], "remedy": ["m", "m", "n", "n"], "d": [0.1, -0.2, 0.0, 0.05],
+                       "lo": [0.05, -0.3, -0.1, -0.02], "hi": [0.15, -0.1, 0.1, 0.1],
+                       "verdict": ["helped", "hurt", "unclear", "unclear"]})
+    chart = viz.forest(df, "d", "class", "lo", "hi", facet="remedy", color="verdict")
+    spec = chart.to_dict()
+    layers = spec["spec"]["layer"]
+    marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in layers]
+    assert marks == ["rule", "point", "rule"] and spec["facet"]["field"] == "remedy"
+    assert layers[2]["encoding"]["x"]["datum"] == 0.0
+    png = viz.spec_to_png(spec)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(KeyError, match="nope"):
+        viz.forest(df, "d", "nope", "lo", "hi")
