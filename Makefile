@@ -24,8 +24,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $(STAMP)
 
-# Real data that installs from the package registries (see book/data.md).
-data:
+# Real data that installs from the package registries (see book/data.md): Fashion-MNIST from Debian,
+# the emoji art of EmojiProf from npm (fairnotes/data/fetch_emoji.py pins the versions; skips what is there).
+data: $(STAMP)
+	@if ! ldconfig -p 2>/dev/null | grep -q libcairo.so.2 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing libcairo2 (cairosvg renders the SVG emoji)"; \
+	  apt-get install -y -q libcairo2 >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q libcairo2 >/dev/null); fi
+	@if command -v npm >/dev/null; then $(BIN)/python -m fairnotes.data.fetch_emoji; \
+	else echo "npm is not installed (Debian: apt-get install npm); EmojiProf needs it: $(BIN)/python -m fairnotes.data.fetch_emoji"; fi
 	@if [ -f $(FMNIST) ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing Fashion-MNIST from Debian (dataset-fashion-mnist)"; \

@@ -29,9 +29,11 @@ from pathlib import Path
 from typing import Callable, Literal
 
 from ._cards import cards, cards_table
+from ._emoji import caption_pairs, emoji_captions, emojiprof_counts
 from ._types import ImageSet, LazyImages
 
-__all__ = ["ImageSet", "LazyImages", "DatasetInfo", "available", "info", "load", "cards", "cards_table"]
+__all__ = ["ImageSet", "LazyImages", "DatasetInfo", "available", "info", "load", "cards", "cards_table",
+           "emojiprof_counts", "emoji_captions", "caption_pairs"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class DatasetInfo:
 
 
 def _registry() -> dict[str, DatasetInfo]:
-    from . import _laptop, _paper
+    from . import _emoji, _laptop, _paper
     entries = [
         DatasetInfo("fashion-mnist", "laptop", ("train", "test"),
                     "Zalando Fashion-MNIST: 60k/10k 28×28 grey clothing images, 10 balanced classes",
@@ -55,6 +57,11 @@ def _registry() -> dict[str, DatasetInfo]:
         DatasetInfo("digits", "laptop", ("train", "test"),
                     "1,797 8×8 handwritten digits from scikit-learn; stratified 70/30 split",
                     _laptop.load_digits),
+        DatasetInfo("emojiprof", "laptop", ("test",),
+                    "EmojiProf: 20 professions × {person, man, woman} × {no tone, 5 skin tones} in four openly "
+                    "licensed emoji art styles (Noto, Twemoji, OpenMoji, Fluent), one 64×64 image per cell; "
+                    "styles= picks styles, size= the side",
+                    _emoji.load_emojiprof),
         DatasetInfo("cifar10", "paper", ("train", "test"), "CIFAR-10, 50k/10k 32×32 colour",
                     partial(_paper.load_cifar, "cifar10")),
         DatasetInfo("cifar100", "paper", ("train", "test"), "CIFAR-100, 50k/10k 32×32 colour, 100 classes",
