@@ -102,11 +102,3 @@ def test_one_seed_has_no_seed_interval_but_an_image_interval(experiment):
     assert np.isnan(one.delta_accuracy_seed_lower).all()
     assert np.isfinite(one.delta_fp_image_lower).all() and np.isfinite(one.delta_fp_lower).all()
     assert one.delta_fp.item() == ds.delta_fp.isel(seed=0).item()
-
-
-def test_image_resampling_keeps_class_sizes():
-    y = np.array([2, 0, 1, 0, 2, 2, 1, 0, 0])
-    w = diversity._class_weights(y, 50, 0)
-    assert w.shape == (50, 9) and (w.sum(1) == 9).all()
-    for c in range(3):
-        assert (w[:, y == c].sum(1) == (y == c).sum()).all()
