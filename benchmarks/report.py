@@ -12,6 +12,8 @@ HEADLINE = {  # benchmark -> (what, the figure to show)
     "train_throughput_vs_reference": ("train job vs torchvision + DataLoader loop (ResNet-20, CPU)", "ratio"),
     "peak_rss_fashion_mnist": ("peak RSS, Fashion-MNIST ResNet-20 epoch (MB)", "peak_rss_mb"),
     "cached_rerun_prevalence_laptop": ("prevalence chapter, cold vs cached re-run", "ratio"),
+    "cached_rerun": ("cached chapter re-run vs cold, smallest ratio of the chapters taking >= 1 min cold", "min_ratio"),
+    "book_cold_warm": ("`make book` (all chapters + HTML build), cold / warm, minutes", "totals"),
 }
 
 
@@ -25,11 +27,24 @@ def main() -> None:
     for name, entry in sorted(data.items()):
         what, key = HEADLINE.get(name, (name, "ratio"))
         value = entry.get(key)
-        fig = f"{value:.3g}×" if key == "ratio" and isinstance(value, (int, float)) else str(value)
+        if key == "totals":
+            value = f"{entry.get('cold_total_min')} / {entry.get('warm_total_min')}"
+        fig = f"{value:.3g}×" if key in ("ratio", "min_ratio") and isinstance(value, (int, float)) else str(value)
         m = entry.get("machine", {})
         where = m.get("cuda") or f"{m.get('cpus')} CPUs, torch {m.get('torch')}"
         lines.append(f"| {what} | {fig} | {entry.get('goal') or ''} | {'yes' if entry.get('met') else 'no'} | "
                      f"{where} | {entry.get('date', '')[:10]} |")
+    book = data.get("book_cold_warm")
+    if book:
+        lines += ["", "Per chapter, from the last `bench_book.py` run (seconds):", "",
+                  "| chapter | cold | warm | ratio |", "|---|---|---|---|"]
+        for ch, v in book.get("chapters", {}).items():
+            lines.append(f"| {ch} | {v['cold_s']} | {v['warm_s']} | {v['ratio']}× |")
+        lines.append(f"| (book build) | {book.get('build_cold_s')} | {book.get('build_warm_s')} | |")
+    gpu = [e for e in data.values() if e.get("machine", {}).get("cuda")]
+    if not gpu:
+        lines += ["", "No GPU figure yet: none of the runs so far had a GPU (the GPU benchmark runs where the device "
+                  "tool lends one)."]
     (HERE / "README.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
