@@ -52,3 +52,21 @@ def cli_config(cls: type, prog: str, doc: str | None, argv: list[str] | None) ->
     p.add_argument("--out", help="netCDF file for the result (default: the results cache, by config hash)")
     a = p.parse_args(argv)
     return load_yaml(cls, a.config, a.set), a.out
+
+
+def cli_main(cls: type, job: Any, prog: str, doc: str | None, argv: list[str] | None,
+             summary: Any) -> int:
+    """The ``main`` of a job module: parse the command line, run ``job``, save the result, print ``summary(ds)``.
+
+    A job that returns ``None`` (a non-zero DDP rank) saves nothing.
+    """
+    from pathlib import Path
+
+    from ..results import cache_path, save
+    cfg, out = cli_config(cls, prog, doc, argv)
+    ds = job(cfg)
+    if ds is not None:
+        path = Path(out) if out else cache_path(job, cfg)
+        save(ds, path)
+        print(f"wrote {path}  ({summary(ds)})")
+    return 0

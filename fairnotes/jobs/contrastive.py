@@ -281,14 +281,9 @@ def _save_encoder(net: Any, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m fairnotes.jobs.contrastive --config cfg.yaml [--out r.nc] [--set key=value ...]``."""
-    from ..results import cache_path, save
-    from ._config import cli_config
-    cfg, out = cli_config(ContrastiveConfig, "fairnotes.jobs.contrastive", __doc__, argv)
-    ds = run(cfg)
-    path = Path(out) if out else cache_path(run, cfg)
-    save(ds, path)
-    print(f"wrote {path}  (final loss {float(ds['loss'][-1]):.4f}; encoder {ds.attrs['encoder']})")
-    return 0
+    from ._config import cli_main
+    return cli_main(ContrastiveConfig, run, "fairnotes.jobs.contrastive", __doc__, argv,
+                    lambda ds: f"final loss {float(ds['loss'][-1]):.4f}; encoder {ds.attrs['encoder']}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ import os
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -168,14 +167,9 @@ def _folder_batches(ds_in: Any, cfg: EvalConfig, rt: _runtime.Runtime) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m fairnotes.jobs.evaluate --config cfg.yaml [--out r.nc] [--set key=value ...]``."""
-    from ..results import cache_path, save
-    from ._config import cli_config
-    cfg, out = cli_config(EvalConfig, "fairnotes.jobs.evaluate", __doc__, argv)
-    ds = run(cfg)
-    path = Path(out) if out else cache_path(run, cfg)
-    save(ds, path)
-    print(f"wrote {path}  (accuracy {ds.attrs.get('overall_accuracy', float('nan')):.4f})")
-    return 0
+    from ._config import cli_main
+    return cli_main(EvalConfig, run, "fairnotes.jobs.evaluate", __doc__, argv,
+                    lambda ds: f"accuracy {ds.attrs.get('overall_accuracy', float('nan')):.4f}")
 
 
 if __name__ == "__main__":

@@ -393,15 +393,9 @@ def _with_history(ds: xr.Dataset, h: dict, k: int) -> xr.Dataset:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m fairnotes.jobs.train --config cfg.yaml [--out r.nc] [--set key=value ...]``."""
-    from ..results import cache_path, save
-    from ._config import cli_config
-    cfg, out = cli_config(TrainConfig, "fairnotes.jobs.train", __doc__, argv)
-    ds = run(cfg)
-    if ds is not None:
-        path = Path(out) if out else cache_path(run, cfg)
-        save(ds, path)
-        print(f"wrote {path}  (test accuracy {ds.attrs.get('overall_accuracy', float('nan')):.4f})")
-    return 0
+    from ._config import cli_main
+    return cli_main(TrainConfig, run, "fairnotes.jobs.train", __doc__, argv,
+                    lambda ds: f"test accuracy {ds.attrs.get('overall_accuracy', float('nan')):.4f}")
 
 
 if __name__ == "__main__":
