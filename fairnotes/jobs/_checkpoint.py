@@ -62,3 +62,18 @@ def remove(folder: str | Path) -> None:
         folder.rmdir()
     except OSError:
         pass
+
+
+def resume(folder: str | Path, key: str, model: Any, optimizer: Any, scheduler: Any,
+           history: dict[str, list]) -> tuple[int, dict[str, list]]:
+    """Restore ``model``, ``optimizer`` and ``scheduler`` from ``folder``'s checkpoint of config ``key``.
+
+    Returns ``(epochs done, history)``: ``(0, history)`` as given when there is no usable checkpoint.
+    """
+    state = load(folder, key)
+    if state is None:
+        return 0, history
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    return int(state["epoch"]), state["history"]

@@ -212,14 +212,7 @@ def _train(cfg: ContrastiveConfig, rt: _runtime.Runtime, t_start: float, on_epoc
     opt = _optim.make_optimizer(both, "adamw", cfg.lr, cfg.weight_decay, 0.9)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _optim.lr_factor("cosine", cfg.epochs, steps, cfg.warmup_epochs))
     folder, key = _folder(cfg), cfg.key()
-    history: dict[str, list] = {"loss": [], "lr": [], "epoch_time_s": []}
-    start = 0
-    state = _checkpoint.load(folder, key)
-    if state is not None:
-        both.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        start, history = int(state["epoch"]), state["history"]
+    start, history = _checkpoint.resume(folder, key, both, opt, sched, {"loss": [], "lr": [], "epoch_time_s": []})
 
     both.train()
     for epoch in range(start, cfg.epochs):

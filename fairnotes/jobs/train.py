@@ -252,15 +252,8 @@ def _train(cfg: TrainConfig, rt: _runtime.Runtime, on_epoch_end: Callable | None
     key = cfg.key()
     cfg_yaml = yaml.safe_dump(config_dict(cfg), sort_keys=True)
     ckpt_dir = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else _default_ckpt_dir(key)
-    history: dict[str, list] = {"train_loss": [], "test_accuracy": [], "per_class_accuracy": [], "lr": [],
-                                "epoch_time_s": []}
-    start = 0
-    state = _checkpoint.load(ckpt_dir, key)
-    if state is not None:
-        net.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        start, history = int(state["epoch"]), state["history"]
+    start, history = _checkpoint.resume(ckpt_dir, key, net, opt, sched, {
+        "train_loss": [], "test_accuracy": [], "per_class_accuracy": [], "lr": [], "epoch_time_s": []})
 
     tracker = _tracking.Tracker(cfg, net, k, steps, rt, history) if cfg.track else None
     fwd = net
