@@ -38,19 +38,20 @@ def main(argv: list[str] | None = None) -> dict:
     import torch.nn.functional as F
 
     from fairnotes import augment, data, models
-    from fairnotes.jobs import _optim, _runtime, _tracking
+    from fairnotes import _torch
+    from fairnotes.jobs import _optim, _tracking
     from fairnotes.jobs.train import TrainConfig
 
     if a.threads:
         torch.set_num_threads(a.threads)
     train = data.load("fashion-mnist", "train")
     k, in_chans, size = train.num_classes, train.images.shape[1], train.images.shape[-1]
-    rt = _runtime.Runtime(torch.device("cpu"))
+    rt = _torch.Runtime(torch.device("cpu"))
     torch.manual_seed(0)
     base = models.create(a.model, k, in_chans, size).to(memory_format=torch.channels_last)
     mean, std = models.normalization(base, in_chans)
     prep = partial(augment.to_float, mean=mean, std=std, size=size, channels_last=True)
-    x_all = _runtime.as_tensor(train.images)
+    x_all = _torch.as_tensor(train.images)
     y_all = torch.as_tensor(train.labels)
     cfg = TrainConfig(dataset="fashion-mnist", model=a.model, track=True, track_every_steps=20,
                       track_early_epochs=10**6)

@@ -12,7 +12,9 @@ from typing import Sequence
 import numpy as np
 import xarray as xr
 
-__all__ = ["stack_seeds", "by_class", "thirds"]
+from .metrics import difficulty_groups
+
+__all__ = ["stack_seeds", "by_class"]
 
 _TRACKED = ("track_predicted", "track_support", "track_tp", "track_fp", "track_fn", "track_gp", "track_gn",
             "track_grad_pos", "track_grad_neg", "step_predicted", "step_support", "step_fp",
@@ -31,23 +33,14 @@ def stack_seeds(runs: Sequence[xr.Dataset], seeds: Sequence[int]) -> xr.Dataset:
     return out
 
 
-def thirds(accuracy: xr.DataArray) -> xr.DataArray:
-    """``"hard"``, ``"medium"`` or ``"easy"`` for each label, by splitting the accuracy ranking in three
-    (sizes differ by at most one; ties broken by label order)."""
-    order = np.argsort(accuracy.values, kind="stable")
-    groups = np.empty(order.size, dtype=object)
-    for name, idx in zip(("hard", "medium", "easy"), np.array_split(order, 3)):
-        groups[idx] = name
-    return xr.DataArray(groups.astype(str), dims="label", coords={"label": accuracy["label"]}, name="difficulty")
-
-
 def by_class(stacked: xr.Dataset) -> xr.Dataset:
     """Per class (mean over seeds): prediction bias per epoch and per early step, Gn/Gp, the share of the
-    classifier gradient that comes from negatives, final test accuracy and difficulty third.
+    classifier gradient that comes from negatives, final test accuracy and difficulty group.
 
     Variables: ``bias`` (epoch × label), ``step_bias`` (step × label, when tracked),
     ``gn_over_gp`` (epoch × label), ``grad_neg_share`` = ‖G_neg‖ / (‖G_neg‖ + ‖G_pos‖) (epoch × label),
-    ``accuracy`` (label), ``difficulty`` (label), and per-seed ``bias_by_seed``.
+    ``accuracy`` (label), ``difficulty`` (label: hard / medium / easy by the seed-mean accuracy,
+    :func:`fairnotes.metrics.difficulty_groups`), and per-seed ``bias_by_seed``.
     """
     with np.errstate(invalid="ignore", divide="ignore"):
         bias = stacked["track_predicted"] / stacked["track_support"]
@@ -64,7 +57,7 @@ def by_class(stacked: xr.Dataset) -> xr.Dataset:
     for v in ("feature_variance", "nearest_mean_distance"):
         if v in stacked:
             out[v] = stacked[v].mean("seed")
-    out["difficulty"] = thirds(out["accuracy"])
+    out["difficulty"] = difficulty_groups(out["accuracy"])
     out["bias"].attrs["description"] = "training samples predicted as the class / samples of the class"
     out["grad_neg_share"].attrs["description"] = "||G_neg|| / (||G_neg|| + ||G_pos||) of the classifier row"
     return out

@@ -45,10 +45,12 @@ def list_chapters() -> None:
 @click.option("--out-dir", default=None, type=click.Path(file_okay=False), help="Instead of papermill_runs/.")
 def run_cmd(chapter, profile, params, param_file, name, out_dir) -> None:
     """Execute CHAPTER with papermill (see `fairnotes chapters`)."""
-    from .runner import ChapterError, run_chapter
+    from .runner import ChapterError, ChapterUsageError, run_chapter
     try:
         rep = run_chapter(chapter, profile=profile, params={k: _parse_value(v) for k, v in params},
                           param_file=param_file, name=name, out_dir=out_dir)
+    except ChapterUsageError as e:
+        raise click.UsageError(str(e)) from None
     except ChapterError as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"{chapter}: ran in {rep.seconds:.1f} s -> {rep.notebook}")

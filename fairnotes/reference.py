@@ -24,3 +24,83 @@ def paper_figure(key: str) -> dict:
     if key not in PAPER_FIGURES:
         raise KeyError(f"unknown paper figure {key!r}; known: {', '.join(PAPER_FIGURES)}")
     return PAPER_FIGURES[key]
+
+
+# The papers' claims that the chapters test, in the papers' own terms. ``figure`` is the paper's number in
+# words (empty when the paper states the claim only qualitatively), ``value`` that number (None if none).
+PAPER_CLAIMS: dict[str, dict] = {
+    # Classes Are Not Equal (Cui et al. 2024)
+    "cui.balanced_disparity": {
+        "paper": "Cui et al. 2024", "statement": "Per-class accuracy differs widely even when every class has the same "
+        "number of training images", "figure": "ImageNet ResNet-50: best class 1.00, worst 0.16 (gap 0.84)", "value": 0.84},
+    "cui.across_architectures": {
+        "paper": "Cui et al. 2024", "statement": "The disparity holds for every architecture (ResNets, ViTs, CLIP)",
+        "figure": "", "value": None},
+    "cui.across_datasets": {
+        "paper": "Cui et al. 2024", "statement": "The disparity holds across data sets (CIFAR-100, ImageNet, fine-grained)",
+        "figure": "", "value": None},
+    "cui.across_capacity": {
+        "paper": "Cui et al. 2024", "statement": "The disparity persists as model capacity grows",
+        "figure": "", "value": None},
+    "cui.shared_hard_classes": {
+        "paper": "Cui et al. 2024", "statement": "Difficulty belongs to the classes: different models find the same "
+        "classes hard", "figure": "", "value": None},
+    "cui.knn_keeps_gap": {
+        "paper": "Cui et al. 2024", "statement": "A k-nearest-neighbour classifier on the same features keeps the "
+        "disparity (so it is in the representation)", "figure": "", "value": None},
+    "cui.etf_keeps_gap": {
+        "paper": "Cui et al. 2024", "statement": "A fixed simplex-ETF classifier keeps the disparity",
+        "figure": "", "value": None},
+    "cui.retrain_keeps_gap": {
+        "paper": "Cui et al. 2024", "statement": "Re-training only the classifier on the same features does not remove "
+        "the disparity on balanced data", "figure": "", "value": None},
+    "cui.heads_agree": {
+        "paper": "Cui et al. 2024", "statement": "Whatever head reads the features, the same classes stay hard",
+        "figure": "", "value": None},
+    "cui.norms_do_not_explain": {
+        "paper": "Cui et al. 2024", "statement": "On balanced data the classifier's weight norms do not explain "
+        "per-class accuracy (unlike long-tailed data)", "figure": "", "value": None},
+    "kang.norms_track_frequency": {
+        "paper": "Kang et al. 2020", "statement": "Under long-tailed training the classifier's weight norms track the "
+        "number of training images per class", "figure": "", "value": None},
+    "cui.hard_overpredicted": {
+        "paper": "Cui et al. 2024", "statement": "Hard classes receive more predictions than they have samples "
+        "(Model Prediction Bias above 1)", "figure": "", "value": None},
+    "cui.bias_tracks_difficulty": {
+        "paper": "Cui et al. 2024", "statement": "The harder the class, the larger its prediction bias",
+        "figure": "", "value": None},
+    "cui.fp_dominate_gradient": {
+        "paper": "Cui et al. 2024", "statement": "False positives dominate the gradient of hard classes' classifier "
+        "weights", "figure": "", "value": None},
+    "cui.diversity_hurts": {
+        "paper": "Cui et al. 2024", "statement": "A more diverse class is harder (diversity is the root cause)",
+        "figure": "", "value": None},
+    "cui.diversity_attracts": {
+        "paper": "Cui et al. 2024", "statement": "A more diverse class attracts more predictions",
+        "figure": "", "value": None},
+    "cui.mixup_fairer": {
+        "paper": "Cui et al. 2024", "statement": "Mixup makes per-class accuracy more even", "figure": "", "value": None},
+    "cui.cutmix_fairer": {
+        "paper": "Cui et al. 2024", "statement": "CutMix makes per-class accuracy more even", "figure": "", "value": None},
+    "cui.representation_learning_fairer": {
+        "paper": "Cui et al. 2024", "statement": "Representation learning (contrastive pre-training) makes per-class "
+        "accuracy more even", "figure": "", "value": None},
+    "cui.reweight_lifts_hard": {
+        "paper": "Cui et al. 2024", "statement": "Re-weighting the loss toward hard classes lifts them",
+        "figure": "", "value": None},
+    "cui.reweight_hurts_easy": {
+        "paper": "Cui et al. 2024", "statement": "Re-weighting toward hard classes costs the easy ones",
+        "figure": "", "value": None},
+    "cui.reweight_no_gain": {
+        "paper": "Cui et al. 2024", "statement": "Re-weighting brings no overall gain", "figure": "", "value": None},
+    "lee.augmentation_hurts_some": {
+        "paper": "Lee et al. 2023 (DropMix)", "statement": "Augmentation is class-dependent: it makes some classes worse",
+        "figure": "", "value": None},
+}
+
+
+def paper_claim(key: str) -> dict:
+    """One entry of :data:`PAPER_CLAIMS`; unknown keys raise a ``KeyError`` listing the valid ones."""
+    if key not in PAPER_CLAIMS:
+        raise KeyError(f"unknown paper claim {key!r}; known: {', '.join(PAPER_CLAIMS)}")
+    return PAPER_CLAIMS[key]

@@ -22,7 +22,7 @@ import yaml
 
 from ._paths import repo_root
 
-__all__ = ["ChapterError", "chapters", "parameters", "profile_parameters", "run_chapter", "build_book",
+__all__ = ["ChapterError", "ChapterUsageError", "chapters", "parameters", "profile_parameters", "run_chapter", "build_book",
            "results_dir", "PROFILES"]
 
 PROFILES = ("laptop", "tiny", "paper")
@@ -44,6 +44,11 @@ for _name in ("papermill", "papermill.translators", "papermill.parameterize"):
 
 class ChapterError(RuntimeError):
     """A chapter could not run: bad parameters, or the notebook raised (its failed copy is kept)."""
+
+
+class ChapterUsageError(ChapterError):
+    """The request itself is wrong (unknown chapter, profile or parameter, a parameter of the wrong type):
+    raised before any kernel starts; the command line exits with status 2."""
 
 
 def chapters(root: Path | None = None) -> list[str]:
@@ -73,7 +78,7 @@ def _source(chapter: str, root: Path) -> Path:
     src = root / "book" / f"{chapter}.md"
     if not src.exists():
         known = sorted(p.stem for p in (root / "book").glob("*.md") if _is_chapter(p))
-        raise ChapterError(f"unknown chapter {chapter!r}; chapters: {', '.join(known)}")
+        raise ChapterUsageError(f"unknown chapter {chapter!r}; chapters: {', '.join(known)}")
     return src
 
 
@@ -120,11 +125,20 @@ def parameters(chapter: str, root: Path | None = None) -> dict[str, dict]:
 def profile_parameters(chapter: str, profile: str, root: Path | None = None) -> dict:
     """Parameter overrides that define ``profile`` for ``chapter`` (from ``book/profiles.yaml``)."""
     if profile not in PROFILES:
-        raise ChapterError(f"unknown profile {profile!r}; profiles: {', '.join(PROFILES)}")
+        raise ChapterUsageError(f"unknown profile {profile!r}; profiles: {', '.join(PROFILES)}")
     root = root or repo_root()
     path = root / "book" / "profiles.yaml"
     table = yaml.safe_load(path.read_text()) if path.exists() else {}
     return dict((table.get(chapter) or {}).get(profile) or {})
+
+
+def _check_types(chapter: str, values: dict) -> None:
+    """Check names and types against the chapter's ``fairnotes.analysis`` parameters, before any kernel starts."""
+    from .analysis import ParamError, check_params
+    try:
+        check_params(chapter, values)
+    except ParamError as e:
+        raise ChapterUsageError(str(e)) from None
 
 
 def results_dir(chapter: str) -> Path:
@@ -166,16 +180,17 @@ def run_chapter(chapter: str, *, profile: str = "laptop", params: dict | None = 
     if param_file is not None:
         loaded = yaml.safe_load(Path(param_file).read_text()) or {}
         if not isinstance(loaded, dict):
-            raise ChapterError(f"{param_file} must hold a YAML mapping of parameter names to values")
+            raise ChapterUsageError(f"{param_file} must hold a YAML mapping of parameter names to values")
         merged.update(loaded)
     merged.update(params or {})
     known = parameters(chapter, root)
     unknown = sorted(set(merged) - set(known))
     if unknown:
-        raise ChapterError(f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
-                           f"for chapter {chapter!r}; valid: {', '.join(sorted(known))}")
+        raise ChapterUsageError(f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+                                f"for chapter {chapter!r}; valid: {', '.join(sorted(known))}")
     if "profile" in known:
         merged["profile"] = profile
+    _check_types(chapter, merged)
 
     name = name or profile
     out = Path(out_dir or root / "papermill_runs") / chapter

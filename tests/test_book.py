@@ -41,6 +41,11 @@ def test_prevalence_runs_a_timm_model_it_does_not_use(tmp_path):
                                             "capacity": [], "epochs": 1, "seeds": [0], "n_boot": 50},
                       out_dir=tmp_path, root=ROOT, progress=False, name="timm")
     from fairnotes import results
-    s = results.load(rep.notebook.parent / "timm" / "summary_digits.nc")
-    assert list(s["model"].values) == ["mobilenetv3_small_050"]
-    assert s["accuracy"].sizes["label"] == 10
+    ds = results.load(rep.notebook.parent / "timm" / "analysis.nc")
+    assert list(ds["dataset"].values) == ["digits"]
+    assert list(ds["model"].values) == ["mobilenetv3_small_050"]
+    assert bool(ds["trained"].sel(dataset="digits", model="mobilenetv3_small_050"))
+    acc = ds["accuracy"].sel(dataset="digits", model="mobilenetv3_small_050")
+    assert acc.sizes["label"] == 10 and bool(acc.notnull().all())
+    claims = results.load(rep.notebook.parent / "timm" / "claims.nc")
+    assert list(claims["claim"].values) == ["cui.balanced_disparity"]  # one model, one data set: the rest skipped

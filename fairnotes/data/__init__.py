@@ -30,10 +30,10 @@ from typing import Callable, Literal
 
 from ._cards import cards, cards_table
 from ._emoji import caption_pairs, emoji_captions, emojiprof_counts
-from ._types import ImageSet, LazyImages
+from ._types import ImageSet, LazyImages, long_tail_counts
 
-__all__ = ["ImageSet", "LazyImages", "DatasetInfo", "available", "info", "load", "cards", "cards_table",
-           "emojiprof_counts", "emoji_captions", "caption_pairs"]
+__all__ = ["ImageSet", "LazyImages", "DatasetInfo", "available", "info", "load", "long_tail_counts", "cards",
+           "cards_table", "emojiprof_counts", "emoji_captions", "caption_pairs"]
 
 
 @dataclass(frozen=True)

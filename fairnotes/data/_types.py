@@ -78,15 +78,13 @@ class ImageSet:
                         self.attributes, dict(self.meta))
 
     def long_tailed(self, n_max: int, ratio: float, *, seed: int = 0) -> ImageSet:
-        """A long-tailed subset: class ``c`` keeps ``round(n_max * ratio ** (-c / (K - 1)))`` random images.
+        """A long-tailed subset: class ``c`` keeps ``long_tail_counts(n_max, ratio, K)[c]`` random images.
 
         ``ratio`` is the imbalance (largest / smallest class count), the usual exponential profile of
-        CIFAR-LT and ImageNet-LT; class 0 is the head, class K-1 the tail.
+        CIFAR-LT and ImageNet-LT; class 0 is the head, class K-1 the tail. A class with fewer images
+        than its count keeps them all.
         """
-        if ratio < 1 or n_max < 1:
-            raise ValueError(f"need ratio >= 1 and n_max >= 1; got ratio={ratio}, n_max={n_max}")
-        k = self.num_classes
-        counts = [max(1, round(n_max * ratio ** (-c / max(1, k - 1)))) for c in range(k)]
+        counts = long_tail_counts(n_max, ratio, self.num_classes)
         rng = np.random.default_rng(seed)
         keep = [rng.permutation(np.flatnonzero(self.labels == c))[:n] for c, n in enumerate(counts)]
         return self.subset(np.sort(np.concatenate(keep)))
@@ -105,6 +103,24 @@ class ImageSet:
                 idx = rng.permutation(idx)
             keep.append(idx[skip:skip + k])
         return self.subset(np.sort(np.concatenate(keep)))
+
+
+def long_tail_counts(n_max: int, ratio: float, n_classes: int) -> np.ndarray:
+    """Images per class of a long-tailed subset: ``max(1, round(n_max * ratio ** (-c / (K - 1))))`` for class ``c``.
+
+    The exponential profile of CIFAR-LT and ImageNet-LT: class 0 keeps ``n_max``, class ``K - 1``
+    keeps ``n_max / ratio``. :meth:`ImageSet.long_tailed` keeps these counts (fewer where a class
+    has fewer images).
+
+    >>> long_tail_counts(100, 10.0, 3).tolist()
+    [100, 32, 10]
+    """
+    if ratio < 1 or n_max < 1 or n_classes < 1:
+        raise ValueError(f"need ratio >= 1, n_max >= 1 and n_classes >= 1; got ratio={ratio}, n_max={n_max}, "
+                         f"n_classes={n_classes}")
+    # Python's round (half to even), as the cached long-tailed runs were drawn with
+    return np.array([max(1, round(n_max * ratio ** (-c / max(1, n_classes - 1)))) for c in range(n_classes)],
+                    dtype=np.int64)
 
 
 class LazyImages:

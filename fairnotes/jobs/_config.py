@@ -1,9 +1,13 @@
-"""Config checks and the YAML command line shared by the jobs (library code never sees argparse)."""
+"""What the job configs share: the profiles, config checks and the YAML command line (library code never
+sees argparse). Jobs import it, never each other, for these."""
 from __future__ import annotations
 
 import argparse
 from dataclasses import fields
 from typing import Any, Iterable
+
+# the book's run sizes; a label on every job config (see book/profiles.yaml)
+PROFILES = ("laptop", "paper", "tiny")
 
 
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> None:

@@ -32,8 +32,9 @@ from typing import Any, Callable, Literal
 import numpy as np
 import xarray as xr
 
-from . import _checkpoint, _optim, _runtime
-from ._config import check_choice, check_positive
+from .. import _torch
+from . import _checkpoint, _optim
+from ._config import PROFILES, check_choice, check_positive
 
 ENCODER = "encoder.safetensors"
 _NOT_IN_KEY = ("checkpoint_dir", "progress")
@@ -47,7 +48,8 @@ class ContrastiveConfig:
     digits and text); ``jitter``: brightness and contrast factors drawn from ``[1-j, 1+j]``.
     ``proj_dim``: output of the projection head (hidden width = the feature dim). AdamW with a
     cosine schedule and ``warmup_epochs``. ``train_per_class`` keeps the same random subset as
-    ``TrainConfig(train_per_class=..., seed=...)``, so a fine-tune sees no extra images.
+    ``TrainConfig(train_per_class=..., seed=...)`` (:func:`fairnotes.jobs.training_subset`), so a
+    fine-tune sees no extra images.
     """
 
     dataset: str = "fashion-mnist"
@@ -73,8 +75,7 @@ class ContrastiveConfig:
 
     def __post_init__(self) -> None:
         from .. import data, models
-        from .train import PROFILES
-        check_choice("device", self.device, _runtime.DEVICES)
+        check_choice("device", self.device, _torch.DEVICES)
         check_choice("profile", self.profile, PROFILES)
         data.info(self.dataset)
         check_positive(self, "epochs", "batch_size", "proj_dim")
@@ -115,7 +116,7 @@ def run(cfg: ContrastiveConfig, *, on_epoch_end: Callable[[int, dict], None] | N
     ``on_epoch_end(epoch, history)`` is called after each epoch's checkpoint is written.
     """
     t_start = time.perf_counter()
-    rt = _runtime.start(cfg.device)
+    rt = _torch.start(cfg.device)
     if rt.distributed:
         rt.close()
         raise ValueError("contrastive pre-training runs in one process; launch it without torchrun")
@@ -185,16 +186,15 @@ def _views(x: Any, cfg: ContrastiveConfig, gen: Any) -> Any:
     return augment.random_brightness_contrast(v, cfg.jitter, generator=gen) if cfg.jitter else v
 
 
-def _train(cfg: ContrastiveConfig, rt: _runtime.Runtime, t_start: float, on_epoch_end: Callable | None) -> xr.Dataset:
+def _train(cfg: ContrastiveConfig, rt: _torch.Runtime, t_start: float, on_epoch_end: Callable | None) -> xr.Dataset:
     import torch
     from torch import nn
 
-    from .. import augment, data, models
+    from .. import augment, models
     from ..results import provenance
+    from ._subset import training_subset
 
-    train = data.load(cfg.dataset, "train")
-    if cfg.train_per_class is not None:
-        train = train.per_class(cfg.train_per_class, seed=cfg.seed)
+    train = training_subset(cfg)
     k, in_chans = train.num_classes, train.images.shape[1]
     size = _image_size(cfg)
     torch.manual_seed(cfg.seed)
@@ -205,7 +205,7 @@ def _train(cfg: ContrastiveConfig, rt: _runtime.Runtime, t_start: float, on_epoc
     net.to(memory_format=torch.channels_last)
     mean, std = models.normalization(net, in_chans)
     prep = partial(augment.to_float, mean=mean, std=std, size=size, channels_last=True)
-    x_train = _runtime.as_tensor(train.images).to(rt.device)
+    x_train = _torch.as_tensor(train.images).to(rt.device)
 
     bs = min(cfg.batch_size, len(train))
     steps = max(1, len(train) // bs)
@@ -221,12 +221,12 @@ def _train(cfg: ContrastiveConfig, rt: _runtime.Runtime, t_start: float, on_epoc
         gen = torch.Generator().manual_seed(_seed(cfg.seed, epoch, 1))
         torch.manual_seed(_seed(cfg.seed, epoch, 2))
         total = torch.zeros((), dtype=torch.float64)
-        bar = _runtime.progress(range(steps), enable=cfg.progress, desc=f"SimCLR {cfg.model} epoch {epoch + 1}/{cfg.epochs}",
-                                unit="batch", leave=True)
+        bar = _torch.progress(range(steps), enable=cfg.progress, desc=f"SimCLR {cfg.model} epoch {epoch + 1}/{cfg.epochs}",
+                              unit="batch", leave=True)
         for i in bar:
             xb = x_train[order[i * bs:(i + 1) * bs].to(rt.device)]
             views = prep(torch.cat([_views(xb, cfg, gen), _views(xb, cfg, gen)]))
-            with _runtime.autocast(rt):
+            with _torch.autocast(rt):
                 z = proj(net.forward_head(net.forward_features(views), pre_logits=True))
             loss = nt_xent(z, cfg.temperature)
             opt.zero_grad(set_to_none=True)
@@ -254,7 +254,7 @@ def _train(cfg: ContrastiveConfig, rt: _runtime.Runtime, t_start: float, on_epoc
         coords={"epoch": epochs})
     ds.attrs.update(provenance(cfg, seed=cfg.seed, device=str(rt.device), n_train=len(train), image_size=size,
                                wall_time_s=round(time.perf_counter() - t_start, 3), resumed_from_epoch=start,
-                               encoder=str(folder / ENCODER), n_params=_runtime.count_params(net)))
+                               encoder=str(folder / ENCODER), n_params=_torch.count_params(net)))
     return ds
 
 

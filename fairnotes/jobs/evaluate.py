@@ -27,8 +27,9 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
-from . import _runtime, _schema
-from ._config import check_choice, check_positive
+from .. import _torch
+from . import _schema
+from ._config import PROFILES, check_choice, check_positive
 
 
 @dataclass
@@ -61,10 +62,9 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         from .. import data, models
-        from .train import PROFILES
         info = data.info(self.dataset)
         check_choice("split", self.split, info.splits)
-        check_choice("device", self.device, _runtime.DEVICES)
+        check_choice("device", self.device, _torch.DEVICES)
         check_choice("profile", self.profile, PROFILES)
         check_positive(self, "batch_size")
         check_positive(self, "image_size", "max_per_class", optional=True)
@@ -77,14 +77,14 @@ class EvalConfig:
 def run(cfg: EvalConfig) -> xr.Dataset:
     """Evaluate ``cfg.model`` on ``cfg.dataset``/``cfg.split`` (see the module doc)."""
     t0 = time.perf_counter()
-    rt = _runtime.start(cfg.device)
+    rt = _torch.start(cfg.device)
     try:
         return _evaluate(cfg, rt, t0)
     finally:
         rt.close()
 
 
-def _evaluate(cfg: EvalConfig, rt: _runtime.Runtime, t0: float) -> xr.Dataset:
+def _evaluate(cfg: EvalConfig, rt: _torch.Runtime, t0: float) -> xr.Dataset:
     import torch
 
     from .. import augment, data, models
@@ -111,14 +111,14 @@ def _evaluate(cfg: EvalConfig, rt: _runtime.Runtime, t0: float) -> xr.Dataset:
     if lazy:
         batches = _folder_batches(ds_in, cfg, rt)
     else:
-        batches = _runtime.tensor_batches(_runtime.as_tensor(ds_in.images), cfg.batch_size)
+        batches = _torch.tensor_batches(_torch.as_tensor(ds_in.images), cfg.batch_size)
     n_batches = -(-len(ds_in) // cfg.batch_size)
-    batches = _runtime.progress(batches, enable=cfg.progress, total=n_batches, desc=f"{cfg.model} eval", unit="batch")
-    logits, feats = _runtime.predict(net, batches, prep, rt, features=cfg.save_features)
+    batches = _torch.progress(batches, enable=cfg.progress, total=n_batches, desc=f"{cfg.model} eval", unit="batch")
+    logits, feats = _torch.predict(net, batches, prep, rt, features=cfg.save_features)
 
     ds = _schema.final_dataset(logits, ds_in.labels, ds_in.class_names, feats)
     ds.attrs.update(provenance(cfg, device=str(rt.device), wall_time_s=round(time.perf_counter() - t0, 3),
-                               n_test=len(ds_in), n_params=_runtime.count_params(net), image_size=image_size,
+                               n_test=len(ds_in), n_params=_torch.count_params(net), image_size=image_size,
                                data_source=ds_in.source))
     return ds
 
@@ -157,7 +157,7 @@ class _Lazy:
         return self.images[i]
 
 
-def _folder_batches(ds_in: Any, cfg: EvalConfig, rt: _runtime.Runtime) -> Any:
+def _folder_batches(ds_in: Any, cfg: EvalConfig, rt: _torch.Runtime) -> Any:
     from torch.utils.data import DataLoader
     workers = cfg.num_workers if cfg.num_workers is not None else min(8, max(0, (os.cpu_count() or 1) - 1))
     return DataLoader(_Lazy(ds_in.images), batch_size=cfg.batch_size, shuffle=False, num_workers=workers,

@@ -50,9 +50,14 @@ class HeadsConfig:
     def key(self) -> str:
         from ..results import config_hash
         src = self.source.key() if hasattr(self.source, "key") else self.source
-        return config_hash({"source": src, "dataset": self.dataset, "train_per_class": self.train_per_class,
-                            "image_size": self.image_size, "knn_k": self.knn_k, "taus": self.taus, "seed": self.seed,
-                            "heads": self.heads})
+        key = {"source": src, "dataset": self.dataset, "train_per_class": self.train_per_class,
+               "image_size": self.image_size, "knn_k": self.knn_k, "taus": self.taus, "seed": self.seed,
+               "heads": self.heads}
+        if getattr(self.source, "train_imbalance", None) is not None:
+            # heads of a long-tailed run cached before its features honoured the long-tailed subset were
+            # fitted on balanced images: a new key for those only (every other key stays as it was)
+            key["train_subset"] = "long-tailed"
+        return config_hash(key)
 
 
 def fit_heads(cfg: HeadsConfig) -> xr.Dataset:
@@ -81,7 +86,7 @@ def on_run(cfg: Any, *, knn_k: int | Sequence[int] = 10, taus: Sequence[float] =
 
 
 def _on_run(h: HeadsConfig) -> xr.Dataset:
-    from ..features import extract
+    from .features import extract
     cfg = h.source
     tr = extract(cfg, split="train", progress=h.progress)
     te = extract(cfg, split="test", progress=h.progress)
@@ -107,7 +112,7 @@ def on_pretrained(model: str, dataset: str, *, train_per_class: int | None = Non
 
 
 def _on_pretrained(h: HeadsConfig) -> xr.Dataset:
-    from ..features import extract
+    from .features import extract
     model, dataset = h.source, h.dataset
     tr = extract(model, dataset, "train", max_per_class=h.train_per_class, image_size=h.image_size,
                  progress=h.progress)

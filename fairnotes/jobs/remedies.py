@@ -162,33 +162,28 @@ def run(base: Any, *, remedies: Sequence[str], seeds: Sequence[int], progress: b
 def heldout_accuracy(cfg: Any, *, per_class: int = 500) -> np.ndarray:
     """Per-class accuracy of ``cfg``'s trained run on ``per_class`` training images per class it never saw.
 
-    The images come after the run's own ``train_per_class`` in each class's shuffled order
-    (:meth:`fairnotes.data.ImageSet.per_class` with ``skip``), so they are disjoint from the
-    training subset and from the test set. The run is trained first if needed.
+    The images are :func:`fairnotes.jobs.heldout_subset`'s: they come after the run's own
+    ``train_per_class`` in each class's shuffled order, so they are disjoint from the training
+    subset and from the test set. The run is trained first if needed.
     """
     import torch
     from functools import partial
 
-    from .. import augment, data, models
-    from ..features import run_model
-    from . import _runtime
-    if cfg.train_per_class is None or cfg.train_imbalance is not None:
-        raise ValueError("held-out accuracy needs a balanced training subset (train_per_class set, no "
-                         "train_imbalance): the held-out images are the ones it leaves out")
-    root = {"root": cfg.data_root} if cfg.data_root else {}
-    pool = data.load(cfg.dataset, "train", **root)
-    held = pool.per_class(per_class, seed=cfg.seed, skip=cfg.train_per_class)
+    from .. import _torch, augment, models
+    from ._subset import heldout_subset
+    from .features import run_model
+    held = heldout_subset(cfg, per_class)
     counts = held.counts()
     if counts.min() < 1:
         raise ValueError(f"{cfg.dataset!r} has no training images left after {cfg.train_per_class} per class "
                          "for a held-out split; lower train_per_class")
     net, size = run_model(cfg)
-    rt = _runtime.start("cpu" if cfg.device == "cpu" else "auto")
+    rt = _torch.start("cpu" if cfg.device == "cpu" else "auto")
     try:
         net = net.to(rt.device, memory_format=torch.channels_last)
         mean, std = models.normalization(net, held.images.shape[1])
         prep = partial(augment.to_float, mean=mean, std=std, size=size, channels_last=True)
-        logits, _ = _runtime.predict(net, _runtime.tensor_batches(_runtime.as_tensor(held.images), 512), prep, rt)
+        logits, _ = _torch.predict(net, _torch.tensor_batches(_torch.as_tensor(held.images), 512), prep, rt)
     finally:
         rt.close()
     hit = logits.argmax(1) == held.labels
@@ -220,28 +215,27 @@ def linear_probe(cfg: LinearProbeConfig) -> xr.Dataset:
     import torch
     from functools import partial
 
-    from .. import augment, data, models
+    from .. import _torch, augment, data, models
     from ..heads import linear_head
-    from . import _runtime, _schema
+    from . import _schema
+    from ._subset import training_subset
     from .contrastive import ContrastiveConfig, build_encoder
     t0 = time.perf_counter()
     pre = ContrastiveConfig(**cfg.pretrain)
-    train = data.load(cfg.dataset, "train")
-    if cfg.train_per_class is not None:
-        train = train.per_class(cfg.train_per_class, seed=cfg.seed)
+    train = training_subset(cfg)
     test = data.load(cfg.dataset, "test")
     net, size = build_encoder(pre, train.num_classes, train.images.shape[1])
-    rt = _runtime.start(pre.device)
+    rt = _torch.start(pre.device)
     try:
         net = net.to(rt.device, memory_format=torch.channels_last)
         mean, std = models.normalization(net, train.images.shape[1])
         prep = partial(augment.to_float, mean=mean, std=std, size=size, channels_last=True)
-        feats = [_runtime.predict(net, _runtime.tensor_batches(_runtime.as_tensor(s.images), 512), prep, rt,
-                                  features=True)[1] for s in (train, test)]
+        feats = [_torch.predict(net, _torch.tensor_batches(_torch.as_tensor(s.images), 512), prep, rt,
+                                features=True)[1] for s in (train, test)]
     finally:
         rt.close()
     logits = linear_head(feats[0], train.labels, feats[1], num_classes=train.num_classes, C=cfg.C)
     ds = _schema.final_dataset(logits, test.labels, test.class_names)
-    ds.attrs.update(n_train=len(train), n_test=len(test), n_params=_runtime.count_params(net),
+    ds.attrs.update(n_train=len(train), n_test=len(test), n_params=_torch.count_params(net),
                     wall_time_s=round(time.perf_counter() - t0, 3), probe="logistic regression (L-BFGS), C=%g" % cfg.C)
     return ds

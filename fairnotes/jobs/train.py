@@ -40,10 +40,10 @@ from typing import Any, Callable, Literal
 import numpy as np
 import xarray as xr
 
-from . import _checkpoint, _loss, _optim, _runtime, _schema, _tracking
-from ._config import check_choice, check_positive
+from .. import _torch
+from . import _checkpoint, _loss, _optim, _schema, _tracking
+from ._config import PROFILES, check_choice, check_positive
 
-PROFILES = ("laptop", "paper", "tiny")
 # fields that change neither the numbers nor the checkpoint's meaning (the tracking fields,
 # _tracking.FIELDS, join the key only when track=True: see TrainConfig.key)
 # fields added after results were cached: left out of the key at these values, so older keys still hold
@@ -61,9 +61,10 @@ class TrainConfig:
     or upsamples to the model's minimum (64 px for ``efficientnet_lite0``). ``train_per_class``
     keeps a random subset of that many training images per class; with ``train_imbalance`` = ρ
     the subset is long-tailed instead (class c keeps ``train_per_class · ρ^(−c/(K−1))`` images,
-    see :meth:`fairnotes.data.ImageSet.long_tailed`). ``head="etf"`` fixes the
-    classifier to a simplex ETF with zero bias (:mod:`fairnotes.models._etf`; needs a feature
-    dim >= classes - 1); only the features are trained. ``batch_size`` is the global
+    :func:`fairnotes.data.long_tail_counts`); :func:`fairnotes.jobs.training_subset` picks the
+    images. ``head="etf"`` fixes the classifier to a simplex ETF with zero bias
+    (:mod:`fairnotes.models._etf`; needs a feature dim >= classes - 1); only the features are
+    trained. ``batch_size`` is the global
     batch (split across DDP processes). ``checkpoint_dir=None`` uses
     ``$FAIRNOTES_CACHE/checkpoints/<key>``. ``progress=None`` shows bars in notebooks and
     terminals, not in logs. ``profile`` is a label for the book (laptop, paper, tiny);
@@ -125,7 +126,7 @@ class TrainConfig:
         from .. import augment, data, models
         check_choice("optimizer", self.optimizer, _optim.OPTIMIZERS)
         check_choice("schedule", self.schedule, _optim.SCHEDULES)
-        check_choice("device", self.device, _runtime.DEVICES)
+        check_choice("device", self.device, _torch.DEVICES)
         check_choice("profile", self.profile, PROFILES)
         check_choice("head", self.head, models.HEADS)
         if self.train_imbalance is not None and self.train_imbalance < 1:
@@ -179,7 +180,7 @@ def run(cfg: TrainConfig, *, on_epoch_end: Callable[[int, dict], None] | None = 
     ``torchrun`` only rank 0 returns the result; the other ranks return ``None``.
     """
     t_start = time.perf_counter()
-    rt = _runtime.start(cfg.device)
+    rt = _torch.start(cfg.device)
     try:
         return _train(cfg, rt, on_epoch_end, t_start)
     finally:
@@ -188,24 +189,20 @@ def run(cfg: TrainConfig, *, on_epoch_end: Callable[[int, dict], None] | None = 
 
 def _load_data(cfg: TrainConfig) -> tuple[Any, Any]:
     from .. import data
+    from ._subset import training_subset
     root = {"root": cfg.data_root} if cfg.data_root else {}
     train = data.load(cfg.dataset, "train", **root)
     test = data.load(cfg.dataset, "test", **root)
     if not isinstance(train.images, np.ndarray):
         raise ValueError(f"the train job needs an in-memory data set; {cfg.dataset!r} is read lazily from disk")
-    if cfg.train_imbalance is not None:
-        n_max = cfg.train_per_class or int(train.counts().min())
-        train = train.long_tailed(n_max, cfg.train_imbalance, seed=cfg.seed)
-    elif cfg.train_per_class is not None:
-        train = train.per_class(cfg.train_per_class, seed=cfg.seed)
-    return train, test
+    return training_subset(cfg, train), test
 
 
 def _seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-def _train(cfg: TrainConfig, rt: _runtime.Runtime, on_epoch_end: Callable | None, t_start: float) -> xr.Dataset | None:
+def _train(cfg: TrainConfig, rt: _torch.Runtime, on_epoch_end: Callable | None, t_start: float) -> xr.Dataset | None:
     import torch
     import yaml
 
@@ -227,9 +224,9 @@ def _train(cfg: TrainConfig, rt: _runtime.Runtime, on_epoch_end: Callable | None
     prep = partial(augment.to_float, mean=mean, std=std, size=image_size, channels_last=True)
     aug_steps = augment.parse(cfg.augment)
 
-    x_train = _runtime.as_tensor(train.images).to(rt.device)
+    x_train = _torch.as_tensor(train.images).to(rt.device)
     y_train = torch.as_tensor(train.labels).to(rt.device)
-    x_test = _runtime.as_tensor(test.images)
+    x_test = _torch.as_tensor(test.images)
     weight = None
     if cfg.class_weights is not None:
         if len(cfg.class_weights) != k:
@@ -277,15 +274,15 @@ def _train(cfg: TrainConfig, rt: _runtime.Runtime, on_epoch_end: Callable | None
         fwd.train()
         loss_sum = torch.zeros((), device=rt.device, dtype=torch.float64)
         n_seen = 0
-        bar = _runtime.progress(range(steps), enable=cfg.progress if rt.is_main else False,
-                                desc=f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=True)
+        bar = _torch.progress(range(steps), enable=cfg.progress if rt.is_main else False,
+                              desc=f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=True)
         for i in bar:
             idx = order[i * bs:(i + 1) * bs]
             xb = prep(augment.apply(x_train[idx], aug_steps, generator=gen))
             target = y_train[idx]
             if mixer is not None:
                 xb, target = mixer(xb, target, mix_rng)
-            with _runtime.autocast(rt):
+            with _torch.autocast(rt):
                 out = fwd(xb)
             loss = loss_fn(out, target)
             if tracker is not None:
@@ -312,8 +309,8 @@ def _train(cfg: TrainConfig, rt: _runtime.Runtime, on_epoch_end: Callable | None
         if rt.is_main:
             final = epoch == cfg.epochs - 1
             track_feats = tracker is not None and tracker.wants_features(epoch + 1)
-            last = _runtime.predict(net, _runtime.tensor_batches(x_test, eval_bs), prep, rt,
-                                    features=(cfg.save_features and final) or track_feats)
+            last = _torch.predict(net, _torch.tensor_batches(x_test, eval_bs), prep, rt,
+                                  features=(cfg.save_features and final) or track_feats)
             if track_feats:
                 last = tracker.record_features(epoch + 1, last, test.labels, keep=cfg.save_features and final)
             pred = last[0].argmax(1)
@@ -333,7 +330,7 @@ def _train(cfg: TrainConfig, rt: _runtime.Runtime, on_epoch_end: Callable | None
     if not rt.is_main:
         return None
     if last is None or (cfg.save_features and last[1] is None):  # resumed a finished run
-        last = _runtime.predict(net, _runtime.tensor_batches(x_test, eval_bs), prep, rt, features=cfg.save_features)
+        last = _torch.predict(net, _torch.tensor_batches(x_test, eval_bs), prep, rt, features=cfg.save_features)
     ds = _schema.final_dataset(last[0], test.labels, test.class_names, last[1])
     ds = _with_history(ds, history, k)
     if tracker is not None:
@@ -341,7 +338,7 @@ def _train(cfg: TrainConfig, rt: _runtime.Runtime, on_epoch_end: Callable | None
         ds = _tracking.with_tracking(ds, history, k)
     ds.attrs.update(provenance(
         cfg, seed=cfg.seed, device=str(rt.device), wall_time_s=round(time.perf_counter() - t_start, 3),
-        n_train=len(train), n_test=len(test), n_params=_runtime.count_params(net), image_size=image_size,
+        n_train=len(train), n_test=len(test), n_params=_torch.count_params(net), image_size=image_size,
         world_size=rt.world_size, resumed_from_epoch=start,
         train_images_per_s=_throughput(len(train), history["epoch_time_s"]),
         checkpoint=str(ckpt_dir / _checkpoint.FILE) if cfg.keep_checkpoint else None,
@@ -361,7 +358,7 @@ def _throughput(n_train: int, epoch_times: list[float]) -> float:
     return round(n_train * len(epoch_times) / max(1e-9, sum(epoch_times)), 1)
 
 
-def _param_checksums(net: Any, rt: _runtime.Runtime) -> list[float]:
+def _param_checksums(net: Any, rt: _torch.Runtime) -> list[float]:
     """Sum of all parameters (float64) on each rank: equal when DDP kept the replicas in step."""
     local = float(sum(p.detach().double().sum().item() for p in net.parameters()))
     if not rt.distributed:

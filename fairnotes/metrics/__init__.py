@@ -1,7 +1,8 @@
 """Per-class and per-group metrics for image-recognition fairness, as ``xr.Dataset``.
 
-Every function takes ``(y_true, y_pred, *, ...)`` with options keyword-only, and always
+Every metric takes ``(y_true, y_pred, *, ...)`` with options keyword-only, and always
 returns an ``xr.Dataset`` (a per-class table has dim ``label``; a summary has scalars).
+:func:`difficulty_groups` names each class hard, medium or easy (a ``DataArray`` over ``label``).
 No torch here: importing this module is cheap.
 """
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from ._agreement import rank_agreement
 from ._agreement_ci import rank_agreement_ci
 from ._bootstrap import disparity_ci, per_class_ci
+from ._difficulty import difficulty_classes, difficulty_groups
 from ._disparity import disparity
 from ._group import by_group
 from ._noise_floor import noise_floor
@@ -17,5 +19,5 @@ from ._seeds import per_class_over_seeds
 
 __all__ = [
     "per_class", "disparity", "per_class_ci", "disparity_ci", "noise_floor", "by_group",
-    "per_class_over_seeds", "rank_agreement", "rank_agreement_ci",
+    "per_class_over_seeds", "rank_agreement", "rank_agreement_ci", "difficulty_groups", "difficulty_classes",
 ]

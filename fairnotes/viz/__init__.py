@@ -10,6 +10,7 @@ into the book's top-level ``_static/``.
 """
 from __future__ import annotations
 
+from ._claims import claims_table
 from ._curves import accuracy_curve, sorted_accuracy_frame
 from ._offline import (
     BUNDLE_NAME,
@@ -35,6 +36,7 @@ __all__ = [
     "RENDERER_NAME",
     "accuracy_curve",
     "bundle_source",
+    "claims_table",
     "class_balance",
     "disparity_table",
     "enable",

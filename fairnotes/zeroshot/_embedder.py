@@ -71,7 +71,7 @@ class OpenClipEmbedder(Embedder):
     def __init__(self, model: Any, tokenizer: Any, *, name: str, pretrained: str | None = None,
                  device: str = "auto", weights_tag: str | None = None):
         import torch
-        from ..jobs._runtime import start
+        from .._torch import start
         self.device = start(device).device
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
@@ -128,7 +128,7 @@ class OpenClipEmbedder(Embedder):
                        normalize: bool = True) -> np.ndarray:
         """``fn(preprocessed batch)`` over ``images`` in batches (e.g. a tower's trunk only)."""
         import torch
-        from ..jobs._runtime import progress as bar
+        from .._torch import progress as bar
         arr = image_array(images)
         n_batches = -(-len(arr) // batch_size)
         out = []
@@ -239,7 +239,7 @@ def create_embedder(name: str = "ViT-L-14", pretrained: str | None = "openai", *
     """
     import open_clip
 
-    from ..jobs._runtime import start
+    from .._torch import start
     check_model_name(name)
     check_pretrained(name, pretrained)
     pp = dict(kwargs.pop("force_preprocess_cfg", None) or {})

@@ -111,8 +111,8 @@ def _run(todo: list, cfg: dict, call: dict, model: str, manifest: Any, local_fil
          torch_dtype: str | None, progress: bool | None) -> None:
     import torch
 
-    from ..jobs._runtime import progress as bar
-    from ..jobs._runtime import start
+    from .._torch import progress as bar
+    from .._torch import start
     from ._support import save_png
     dev = start(device).device
     base, ref = _load(cfg, local_files_only, dev, torch_dtype)

@@ -153,7 +153,7 @@ def _train(cfg: LitConfig, emb: Any, feats: dict, train_pairs: Any, eval_fn: Any
     import torch.nn.functional as F
     from open_clip.loss import ClipLoss
 
-    from ..jobs._runtime import progress
+    from .._torch import progress
     model = emb.model
     img = torch.from_numpy(feats["x_captions"]).float()
     txt = torch.from_numpy(feats["x_text"]).float()

@@ -8,7 +8,7 @@ import torch
 from sklearn.metrics import recall_score
 
 from fairnotes import augment, data, models, summary
-from fairnotes.jobs import _runtime, remedies, train
+from fairnotes.jobs import remedies, train
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_heldout_images_are_disjoint_from_the_training_subset():
 def test_heldout_accuracy_and_reweight_plan(base, one_torch_thread):
     acc = remedies.heldout_accuracy(base, per_class=30)
     # oracle: the run's network on the held-out images, scored by scikit-learn
-    from fairnotes.features import run_model
+    from fairnotes.jobs.features import run_model
     net, size = run_model(base)
     held = data.load("digits", "train").per_class(30, seed=0, skip=40)
     mean, std = models.normalization(net, 1)

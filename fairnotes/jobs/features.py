@@ -1,6 +1,6 @@
 """Frozen features of a data set, from a trained run or a pretrained model, cached on disk.
 
->>> from fairnotes import features
+>>> from fairnotes.jobs import features
 >>> from fairnotes.jobs.train import TrainConfig
 >>> cfg = TrainConfig(dataset="fashion-mnist", model="resnet20", epochs=10)
 >>> tr = features.extract(cfg, split="train")                        # doctest: +SKIP
@@ -24,8 +24,9 @@ trained (or resumed) first, with ``keep_checkpoint=True``, through
 
 Files live in ``$FAIRNOTES_CACHE/features/<model>-<dataset>-<split>-<key>.nc``; the key hashes
 the weights' identity (the run's config key, or the model name and weight file), the data
-set, split, image size, ``max_per_class`` and ``dtype``. A file is written once (atomically)
-and read from then on; an unreadable one is recomputed with a warning.
+set, split, image size, ``max_per_class``, ``dtype`` and, for a run's own training split, its
+subset. A file is written once (atomically) and read from then on; an unreadable one is
+recomputed with a warning.
 """
 from __future__ import annotations
 
@@ -60,8 +61,9 @@ def extract(source: Any, dataset: str | None = None, split: str = "train", *, im
         Registry name; default the run's data set (required for a model name).
     split
         ``"train"``, ``"test"``... For a run, ``"train"`` on its own data set with
-        ``max_per_class=None`` gives the images the run trained on (its ``train_per_class``
-        subset, if any).
+        ``max_per_class=None`` gives the images the run trained on, in the same order
+        (:func:`fairnotes.jobs.training_subset`: its ``train_per_class`` or long-tailed
+        ``train_imbalance`` subset, if any).
     image_size
         Input size; default the run's, or for a model name the native size upsampled to the
         model's minimum (64 px for ``efficientnet_lite0``). Grey images go to a grey stem
@@ -79,9 +81,9 @@ def extract(source: Any, dataset: str | None = None, split: str = "train", *, im
     refresh
         Recompute even when the file exists.
     """
-    from ._paths import cache_dir
-    from .jobs.train import TrainConfig
-    from .results import read_cached
+    from .._paths import cache_dir
+    from ..results import read_cached
+    from .train import TrainConfig
 
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}; got {dtype!r}")
@@ -92,7 +94,7 @@ def extract(source: Any, dataset: str | None = None, split: str = "train", *, im
     if ds is not None:
         return ds
     ds = _compute(spec, batch_size=batch_size, device=device, progress=progress)
-    from .results import save
+    from ..results import save
     save(ds, path)
     ds.attrs["cache"] = f"miss {path}"
     return ds
@@ -102,8 +104,8 @@ def cache_path(source: Any, dataset: str | None = None, split: str = "train", *,
                max_per_class: int | None = None, pretrained: bool = True, model_kwargs: dict | None = None,
                dtype: str = "float32", data_root: str | None = None) -> Path:
     """Where :func:`extract` keeps (or would keep) these features."""
-    from ._paths import cache_dir
-    from .jobs.train import TrainConfig
+    from .._paths import cache_dir
+    from .train import TrainConfig
     spec = _Spec.build(source, dataset, split, image_size, max_per_class, pretrained, model_kwargs or {}, dtype,
                        data_root, TrainConfig)
     return cache_dir("features") / spec.file_name()
@@ -119,7 +121,7 @@ class _Spec:
     def build(cls, source: Any, dataset: str | None, split: str, image_size: int | None,
               max_per_class: int | None, pretrained: bool, model_kwargs: dict, dtype: str,
               data_root: str | None, train_config: type) -> _Spec:
-        from . import data, models
+        from .. import data, models
         run = source if isinstance(source, train_config) else None
         if run is None and not isinstance(source, str):
             raise TypeError(f"source must be a TrainConfig or a model name; got {type(source).__name__}")
@@ -142,21 +144,26 @@ class _Spec:
         else:
             weights = {"model": model, "pretrained": bool(pretrained), "model_kwargs": model_kwargs,
                        "weights_file": _weights_identity(model) if pretrained else None}
+        imbalance = getattr(run, "train_imbalance", None) if run is not None else None
         own_subset = (run is not None and dataset == run.dataset and split == "train" and max_per_class is None
-                      and run.train_per_class is not None)
+                      and (run.train_per_class is not None or imbalance is not None))
+        # a balanced subset keeps the key it always had; a long-tailed one adds ρ, so features
+        # cached before the long-tailed subset was honoured (balanced images) are never read back
+        subset = None if not own_subset else \
+            [run.train_per_class, run.seed] + ([imbalance] if imbalance is not None else [])
         # the size asked for; when None the size follows from the data set's native size (fixed)
         # and the model's minimum (which code may change), so that minimum joins the key
         size = image_size if image_size is not None else \
             {"default_min": run.image_size if run is not None and run.image_size else models.min_image_size(model)}
         key_fields = {"weights": weights, "dataset": dataset, "split": split, "image_size": size,
                       "max_per_class": max_per_class, "dtype": dtype,
-                      "subset": [run.train_per_class, run.seed] if own_subset else None}
+                      "subset": subset}
         return cls(run=run, model=model, dataset=dataset, split=split, image_size=image_size,
                    max_per_class=max_per_class, pretrained=pretrained, model_kwargs=model_kwargs, dtype=dtype,
                    root=root, own_subset=own_subset, key_fields=key_fields)
 
     def key(self) -> str:
-        from .results import config_hash
+        from ..results import config_hash
         return config_hash(self.key_fields)
 
     def file_name(self) -> str:
@@ -167,22 +174,23 @@ class _Spec:
 def _weights_identity(model: str) -> str:
     """Name and size of the bundled weight file (or the timm name for hub weights)."""
     if model == "efficientnet_lite0":
-        from .models._timm import lite0_weights_path
+        from ..models._timm import lite0_weights_path
         p = Path(lite0_weights_path())
         return f"{p.name}:{p.stat().st_size}"
     return f"timm:{model}"
 
 
 def _load_images(spec: _Spec) -> Any:
-    from . import data
-    from .jobs.evaluate import _pretrained_size
+    from .. import data
+    from ._subset import training_subset
+    from .evaluate import _pretrained_size
     kwargs: dict[str, Any] = {"root": spec.root} if spec.root else {}
     loader = data.info(spec.dataset).loader
     if "size" in inspect.signature(loader).parameters:  # folder data sets decode at a fixed size
         kwargs["size"] = spec.image_size or _pretrained_size(spec.model)
     images = data.load(spec.dataset, spec.split, max_per_class=spec.max_per_class, **kwargs)
-    if spec.own_subset:  # the very images the run trained on (train job's _load_data)
-        images = images.per_class(spec.run.train_per_class, seed=spec.run.seed)
+    if spec.own_subset:  # the very images the run trained on
+        images = training_subset(spec.run, images)
     return images
 
 
@@ -190,7 +198,7 @@ def _build_model(spec: _Spec, num_classes: int, in_chans: int, native: int) -> t
     """The network (weights loaded), its input size, and extra variables (the run's classifier)."""
     import torch
 
-    from . import models
+    from .. import models
     if spec.run is None:
         image_size = spec.image_size or max(native, models.min_image_size(spec.model) or 0)
         torch.manual_seed(0)  # a random-weight model is the same every time
@@ -218,7 +226,7 @@ def run_model(cfg: Any) -> tuple[Any, int]:
 
 
 def _run_model(cfg: Any, image_size: int | None) -> tuple[Any, int, int]:
-    from . import models
+    from .. import models
     state, run_k, run_chans, run_native = _run_state(cfg)
     image_size = image_size or cfg.image_size or max(run_native, models.min_image_size(cfg.model) or 0)
     net = models.create(cfg.model, run_k, run_chans, image_size, pretrained=False, **cfg.model_kwargs)
@@ -229,9 +237,9 @@ def _run_model(cfg: Any, image_size: int | None) -> tuple[Any, int, int]:
 
 def _run_state(cfg: Any) -> tuple[dict, int, int, int]:
     """The finished run's model state dict (training it first if needed) and its data's shape."""
-    from . import data
-    from .jobs import _checkpoint, train
-    from .results import cached
+    from .. import data
+    from ..results import cached
+    from . import _checkpoint, train
     folder = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else train._default_ckpt_dir(cfg.key())
     state = _checkpoint.load(folder, cfg.key())
     if state is None or int(state["epoch"]) < cfg.epochs:
@@ -248,9 +256,9 @@ def _run_state(cfg: Any) -> tuple[dict, int, int, int]:
 def _batches(images: Any, batch_size: int) -> Any:
     import torch
 
-    from .jobs import _runtime
+    from .. import _torch
     if isinstance(images, np.ndarray):
-        yield from _runtime.tensor_batches(_runtime.as_tensor(images), batch_size)
+        yield from _torch.tensor_batches(_torch.as_tensor(images), batch_size)
         return
     for i in range(0, len(images), batch_size):  # lazy folder images: read one batch at a time
         yield torch.from_numpy(np.stack([images[j] for j in range(i, min(i + batch_size, len(images)))]))
@@ -259,23 +267,22 @@ def _batches(images: Any, batch_size: int) -> Any:
 def _compute(spec: _Spec, *, batch_size: int, device: str, progress: bool | None) -> xr.Dataset:
     import torch
 
-    from . import augment, models
-    from .jobs import _runtime
-    from .results import provenance
+    from .. import _torch, augment, models
+    from ..results import provenance
 
     t0 = time.perf_counter()
     images = _load_images(spec)
     in_chans, native = images.shape[0], images.shape[-1]
-    rt = _runtime.start(device)
+    rt = _torch.start(device)
     try:
         net, image_size, extra = _build_model(spec, images.num_classes, in_chans, native)
         net = net.to(rt.device, memory_format=torch.channels_last)
         mean, std = models.normalization(net, in_chans)
         prep = partial(augment.to_float, mean=mean, std=std, size=image_size, channels_last=True)
         n_batches = -(-len(images) // batch_size)
-        batches = _runtime.progress(_batches(images.images, batch_size), enable=progress, total=n_batches,
+        batches = _torch.progress(_batches(images.images, batch_size), enable=progress, total=n_batches,
                                     desc=f"{spec.model} features {spec.dataset}/{spec.split}", unit="batch")
-        _, feats = _runtime.predict(net, batches, prep, rt, features=True)
+        _, feats = _torch.predict(net, batches, prep, rt, features=True)
     finally:
         rt.close()
     k = images.num_classes

@@ -1,4 +1,8 @@
-"""What the train and evaluate jobs share: device and process-group set-up, batched inference."""
+"""The torch runtime every torch-using layer shares: device and process-group set-up, batched inference.
+
+Used by the jobs (:mod:`fairnotes.jobs`), feature extraction and the zero-shot layer; it sits below them
+all, so none of them imports another for it. Torch itself is imported inside the functions.
+"""
 from __future__ import annotations
 
 import contextlib

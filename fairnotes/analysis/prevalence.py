@@ -1,0 +1,646 @@
+"""Chapter "How unequal are classes?" (``book/prevalence.md``): the spread of per-class accuracy on balanced data.
+
+For every data set: a sweep of models × seeds (cached training runs), the disparity of per-class
+accuracy with test-image bootstrap intervals, a binomial noise-floor test per run, agreement of the
+class rankings across seeds and across architectures, the capacity sweep, and each run's overall
+accuracy against its best–worst gap. Optionally, pretrained ImageNet classifiers evaluated only.
+
+>>> from fairnotes.analysis import prevalence
+>>> p = prevalence.Params(datasets=("digits",), models=("mlp", "cnn:width=8"), capacity=(), seeds=(0,))
+>>> prevalence.architectures(p, "digits")
+['mlp', 'cnn:width=8']
+>>> ds = prevalence.run(p)                              # doctest: +SKIP
+>>> prevalence.claims(ds)["verdict"].values             # doctest: +SKIP
+
+:func:`summarize` is pure and torch-free: it turns the stacked sweeps into every number of the chapter.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ._claims import AGREES, CANNOT_TELL, DISAGREES, above, below, claims_dataset, significant
+from ._common import paper_claim, per_dataset, short_name, spearman_ci
+from ._params import ChapterParams
+from ._store import JobLog, cached_analysis
+
+__all__ = ["Params", "run", "base_config", "architectures", "summarize", "claims", "glue_values", "tables",
+           "describe", "curves", "spearman_matrices", "best_worst_examples", "NOISE_RULE", "CAPACITY_RULE",
+           "STRONG_AGREEMENT", "SECTIONS", "CLAIM_IDS"]
+
+#: a spread is "beyond sampling noise" when the noise-floor test rejects at this level (every seed)
+NOISE_RULE = significant(0.01)
+#: "more capacity narrows the gap": the paired change in gap, largest minus smallest model, lies below 0
+CAPACITY_RULE = below(0)
+#: Kendall's W above this is conventionally read as strong agreement
+STRONG_AGREEMENT = 0.7
+PAPER_FIGURE = "cui2024_imagenet_resnet50"
+
+#: the notebook's section headings (each claim names the one that shows its evidence)
+SECTIONS = {"spread": "The spread of per-class accuracy", "noise": "Is the spread more than sampling noise?",
+            "agreement": "Are the same classes hard for every model?",
+            "capacity": "Capacity, accuracy and disparity", "paper": "What we found beside the paper"}
+
+#: the claims this chapter tests (keys of :data:`fairnotes.reference.PAPER_CLAIMS`), short glue names
+CLAIM_IDS = {"cui.balanced_disparity": "balanced_disparity", "cui.across_architectures": "across_architectures",
+             "cui.across_datasets": "across_datasets", "cui.across_capacity": "across_capacity",
+             "cui.shared_hard_classes": "shared_hard_classes"}
+
+_CAPACITY_WORDS = {AGREES: "narrows", DISAGREES: "widens", CANNOT_TELL: "does not clearly change"}
+_CAPACITY_PHRASES = {"narrows": "the gap narrows", "widens": "the gap widens",
+                     "does not clearly change": "no clear change in the gap"}
+_STRING_VARS = ("best_class", "worst_class", "best_model", "capacity_smallest", "capacity_largest", "capacity_word")
+
+
+@dataclass(frozen=True)
+class Params(ChapterParams):
+    """The notebook's parameters cell, one to one (see ``book/prevalence.md`` for each one's meaning)."""
+
+    chapter: ClassVar[str] = "prevalence"
+    datasets: tuple[str, ...] = ("fashion-mnist", "mnist-5k", "digits")
+    models: tuple[str, ...] = ("mlp", "cnn", "resnet8", "vit:embed_dim=64,depth=4,num_heads=2,patch_size=4")
+    capacity: tuple[str, ...] = ("cnn:width=4", "cnn:width=8", "cnn:width=16", "cnn")
+    capacity_datasets: tuple[str, ...] = ("fashion-mnist",)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    epochs: int | dict[str, int] = field(default_factory=lambda: {"fashion-mnist": 4, "mnist-5k": 6, "digits": 30})
+    train_per_class: int | dict[str, int | None] | None = field(default_factory=lambda: {"fashion-mnist": 1000})
+    batch_size: int = 128
+    optimizer: Literal["sgd", "adamw"] = "adamw"
+    lr: float = 0.002
+    weight_decay: float = 0.05
+    augment: str = "crop"
+    pretrained: bool = False
+    n_boot: int = 1000
+    imagenet_models: tuple[str, ...] = ()
+    imagenet_root: str | None = None
+
+
+# ----------------------------------------------------------------------------------------------- jobs
+
+def base_config(p: Params, dataset: str):
+    """The :class:`~fairnotes.jobs.train.TrainConfig` every run on ``dataset`` starts from (``model`` is a
+    placeholder; :func:`fairnotes.jobs.sweep.configs` sets model and seed)."""
+    from ..jobs import train
+    return train.TrainConfig(
+        dataset=dataset, epochs=per_dataset(p.epochs, dataset), batch_size=p.batch_size, optimizer=p.optimizer,
+        lr=p.lr, weight_decay=p.weight_decay, augment=p.augment,
+        train_per_class=per_dataset(p.train_per_class, dataset), pretrained=p.pretrained, profile=p.profile,
+        model="mlp")
+
+
+def architectures(p: Params, dataset: str) -> list[str]:
+    """The model specs trained on ``dataset``: ``models``, then ``capacity`` where it applies, without repeats."""
+    extra = p.capacity if dataset in p.capacity_datasets else ()
+    return list(dict.fromkeys([*p.models, *extra]))
+
+
+def run(p: Params, *, refresh: bool = False, progress: bool = True) -> xr.Dataset:
+    """Every number of the chapter (cached by parameters and code; the training runs are cached on their own)."""
+    return cached_analysis(p, lambda q: _compute(q, progress=progress), refresh=refresh)
+
+
+def _compute(p: Params, *, progress: bool = True) -> xr.Dataset:
+    from .. import results
+    from ..jobs import sweep
+
+    log = JobLog()
+    sweeps = {}
+    for name in p.datasets:
+        base, specs = base_config(p, name), architectures(p, name)
+        for cfg in sweep.configs(base, models=specs, seeds=p.seeds):
+            log.add("train", cfg)
+        sweeps[name] = sweep.run(base, models=specs, seeds=list(p.seeds), progress=progress)
+    imagenet = {}
+    if p.imagenet_models:
+        from ..jobs import evaluate
+        for m in p.imagenet_models:
+            cfg = evaluate.EvalConfig(dataset="imagenet", split="val", model=m, pretrained=True,
+                                      data_root=p.imagenet_root)
+            log.add("evaluate", cfg)
+            imagenet[m] = results.cached(evaluate.run, cfg)
+    ds = summarize(sweeps, models=p.models, capacity=p.capacity, capacity_datasets=p.capacity_datasets,
+                   n_boot=p.n_boot, imagenet=imagenet)
+    ds.attrs["jobs"] = log.keys
+    return ds
+
+
+# ----------------------------------------------------------------------------------------- summary
+
+def summarize(sweeps: Mapping[str, xr.Dataset], *, models: Sequence[str], capacity: Sequence[str] = (),
+              capacity_datasets: Sequence[str] = (), n_boot: int = 1000, n_sim: int = 2000,
+              confidence: float = 0.95, seed: int = 0,
+              imagenet: Mapping[str, xr.Dataset] | None = None) -> xr.Dataset:
+    """Every number of the chapter from the stacked sweeps (:func:`fairnotes.jobs.sweep.run`), one per data set.
+
+    Dims ``dataset``, ``model`` (every spec trained on some data set: ``models`` first), ``seed``, ``label``
+    (padded with NaN / "" for data sets with fewer classes), ``model_other``; ``imagenet_model`` when
+    ``imagenet`` is given. Variables:
+
+    - from :func:`fairnotes.summary.by_model` per data set: ``accuracy`` (+ bounds, ``accuracy_seed_std``,
+      ``accuracy_by_seed``), each of :data:`fairnotes.summary.STATS` with ``_lower``/``_upper``,
+      ``best_class``/``worst_class``, ``noise_p_value``/``noise_observed``/``noise_null_upper`` (per seed),
+      ``seed_kendall_w``/``seed_p_value``, ``overall_accuracy`` (+ ``_std``), ``n_params``;
+    - ``trained`` (dataset × model), ``architecture`` (model: in ``models``), ``in_capacity`` (model),
+      ``capacity_dataset`` (dataset), ``display_name`` (model), coord ``class_name`` (dataset × label);
+    - ``noise_p_max`` (largest noise-floor p over seeds) and ``beyond_noise`` (:data:`NOISE_RULE` agrees);
+    - per run: ``run_overall_accuracy``, ``run_gap``, ``run_std``, ``train_time_s`` (dataset × model × seed),
+      and per data set ``acc_gap_spearman`` with a Fisher-z interval (runs treated as independent points);
+    - across the architectures of ``models`` (at least two): ``models_kendall_w`` with a test-image bootstrap
+      interval (:func:`fairnotes.metrics.rank_agreement_ci` on the first seed's predictions),
+      ``models_friedman_p`` (Friedman test, same seed), ``spearman`` (model × model_other, on the
+      seed-mean per-class accuracy);
+    - ``best_model``: the most accurate of ``models`` per data set;
+    - capacity (data sets in ``capacity_datasets`` with at least two ``capacity`` models):
+      ``capacity_smallest``/``capacity_largest`` (by parameter count), ``capacity_delta_gap`` (largest −
+      smallest, paired by seed and test image, :func:`fairnotes.summary.paired_deltas`) with bounds,
+      ``capacity_word`` (:data:`CAPACITY_RULE`: narrows / widens / does not clearly change);
+    - ImageNet: ``imagenet_<stat>`` for mean, best, worst, gap, std, gini (dim ``imagenet_model``).
+    """
+    from .. import summary
+    from ..metrics import disparity, rank_agreement, rank_agreement_ci
+
+    if not sweeps:
+        raise ValueError("summarize needs at least one data set's sweep")
+    names = [str(n) for n in sweeps]
+    models, capacity = [str(m) for m in models], [str(m) for m in capacity]
+    trained = {n: [str(m) for m in sw["model"].values] for n, sw in sweeps.items()}
+    all_models = [m for m in dict.fromkeys([*models, *capacity, *(m for ms in trained.values() for m in ms)])
+                  if any(m in ms for ms in trained.values())]
+    labels = sorted({int(v) for sw in sweeps.values() for v in sw["label"].values})
+    seeds = list(dict.fromkeys(int(s) for sw in sweeps.values() for s in sw["seed"].values))
+    parts, class_names = [], []
+    for name, sw in sweeps.items():
+        s = summary.by_model(sw, n_boot=n_boot, n_sim=n_sim, confidence=confidence, seed=seed)
+        part = s.drop_vars("class_name").reset_coords(drop=True)
+        part = part.assign(trained=("model", np.ones(part.sizes["model"], bool)))
+        part = part.assign(noise_p_max=part["noise_p_value"].max("seed"))
+        part["beyond_noise"] = ("model", [NOISE_RULE.decide(math.nan, math.nan, float(v)) == AGREES
+                                          for v in part["noise_p_max"].values])
+        acc = sw["accuracy"].transpose("model", "seed", "label")
+        part["run_overall_accuracy"] = sw["overall_accuracy"].transpose("model", "seed")
+        part["run_gap"] = acc.max("label") - acc.min("label")
+        part["run_std"] = acc.std("label")
+        part["train_time_s"] = (sw["train_time_s"] if "train_time_s" in sw
+                                else sw["overall_accuracy"] * np.nan).transpose("model", "seed")
+        rho = spearman_ci(part["run_overall_accuracy"].values.ravel(), part["run_gap"].values.ravel(),
+                          confidence=confidence)
+        part["acc_gap_spearman"], part["acc_gap_spearman_lower"], part["acc_gap_spearman_upper"] = rho
+        part["n_test"] = int(sw.sizes["sample"])
+        arch = [m for m in models if m in trained[name]]
+        candidates = arch or trained[name]
+        part["best_model"] = candidates[int(np.argmax(part["overall_accuracy"].sel(model=candidates).values))]
+        part = part.reindex(model=all_models, label=labels, seed=seeds,
+                            fill_value={**{v: "" for v in _STRING_VARS}, "trained": False, "beyond_noise": False})
+        part = part.merge(_across_models(sw, s, arch, all_models, n_boot=n_boot, confidence=confidence, seed=seed,
+                                         rank_agreement=rank_agreement, rank_agreement_ci=rank_agreement_ci))
+        cap = [m for m in capacity if m in trained[name]] if name in capacity_datasets else []
+        part = part.merge(_capacity(sw, s, cap, n_boot=n_boot, confidence=confidence, seed=seed))
+        parts.append(part)
+        cn = dict(zip((int(v) for v in sw["label"].values), (str(c) for c in sw["class_name"].values)))
+        class_names.append([cn.get(lab, "") for lab in labels])
+    ds = xr.concat(parts, dim=pd.Index(names, name="dataset"), data_vars="all", coords="minimal",
+                   compat="override")
+    for v in _STRING_VARS:
+        ds[v] = ds[v].astype(str)
+    ds = ds.assign_coords(class_name=(("dataset", "label"), np.array(class_names, dtype=str)))
+    ds["architecture"] = ("model", np.array([m in models for m in all_models]))
+    ds["in_capacity"] = ("model", np.array([m in capacity for m in all_models]))
+    ds["capacity_dataset"] = ("dataset", np.array([n in capacity_datasets for n in names]))
+    ds["display_name"] = ("model", np.array(_display_names(all_models), dtype=str))
+    if imagenet:
+        ms = [str(m) for m in imagenet]
+        d = [disparity(e) for e in imagenet.values()]
+        for stat in ("mean", "best", "worst", "gap", "std", "gini"):
+            ds[f"imagenet_{stat}"] = ("imagenet_model", [float(x[stat]) for x in d])
+        ds = ds.assign_coords(imagenet_model=ms)
+    ds.attrs = {"confidence": confidence, "n_boot": int(n_boot), "n_sim": int(n_sim), "seed": int(seed),
+                "noise_alpha": NOISE_RULE.threshold, "agreement_seed": int(seeds[0]),
+                "ci_method": "percentile bootstrap over test images (within class), seeds kept paired"}
+    return ds
+
+
+def _across_models(sw, s, arch, all_models, *, n_boot, confidence, seed, rank_agreement,
+                   rank_agreement_ci) -> xr.Dataset:
+    """Agreement of the architectures' class rankings on one data set (NaN when fewer than two)."""
+    k = len(all_models)
+    out = xr.Dataset({"spearman": (("model", "model_other"), np.full((k, k), np.nan))},
+                     coords={"model": all_models, "model_other": all_models})
+    for v in ("models_kendall_w", "models_kendall_w_lower", "models_kendall_w_upper", "models_friedman_p"):
+        out[v] = np.nan
+    if len(arch) < 2:
+        return out
+    first = sw.isel(seed=0)
+    ci = rank_agreement_ci(sw["target"].values, first["prediction"].sel(model=arch).values, raters=arch,
+                           over="model", n_boot=n_boot, confidence=confidence, seed=seed)
+    ra = rank_agreement(s["accuracy_by_seed"].isel(seed=0, drop=True).sel(model=arch).reset_coords(drop=True),
+                        over="model")
+    mean = rank_agreement(s["accuracy"].sel(model=arch).reset_coords(drop=True), over="model")
+    out["models_kendall_w"] = float(ci["kendall_w"])
+    out["models_kendall_w_lower"] = float(ci["kendall_w_lower"])
+    out["models_kendall_w_upper"] = float(ci["kendall_w_upper"])
+    out["models_friedman_p"] = float(ra["p_value"])
+    out["spearman"] = mean["spearman"].reset_coords(drop=True).reindex(model=all_models, model_other=all_models)
+    return out
+
+
+def _capacity(sw, s, cap, *, n_boot, confidence, seed) -> xr.Dataset:
+    """The paired change in gap from the smallest to the largest capacity model (NaN / "" if not applicable)."""
+    from .. import summary
+    out = xr.Dataset({"capacity_smallest": "", "capacity_largest": "", "capacity_word": "",
+                      "capacity_delta_gap": np.nan, "capacity_delta_gap_lower": np.nan,
+                      "capacity_delta_gap_upper": np.nan})
+    if len(cap) < 2:
+        return out
+    order = sorted(cap, key=lambda m: float(s["n_params"].sel(model=m)))  # stable: list order breaks ties
+    small, large = order[0], order[-1]
+    pd_ = summary.paired_deltas(sw.sel(model=cap), dim="model", reference=small, n_boot=n_boot,
+                                confidence=confidence, seed=seed)
+    d = pd_.sel(model=large)
+    lo, hi = float(d["delta_gap_lower"]), float(d["delta_gap_upper"])
+    out["capacity_smallest"], out["capacity_largest"] = small, large
+    out["capacity_delta_gap"], out["capacity_delta_gap_lower"], out["capacity_delta_gap_upper"] = (
+        float(d["delta_gap"]), lo, hi)
+    out["capacity_word"] = _CAPACITY_WORDS[CAPACITY_RULE.decide(lo, hi)]
+    return out
+
+
+def _display_names(specs: Sequence[str]) -> list[str]:
+    """:func:`short_name` of each spec, widened (or the full spec) where two would read the same."""
+    for width in (24, 40):
+        names = [short_name(s, width) for s in specs]
+        if len(set(names)) == len(names):
+            return names
+    return list(specs)
+
+
+# ------------------------------------------------------------------------------------------ reading ds
+
+def _str(x: Any) -> str:
+    return str(np.asarray(x).item() if hasattr(x, "values") else x)
+
+
+def _f(x: Any) -> float:
+    return float(np.asarray(x))
+
+
+def _datasets(ds: xr.Dataset) -> list[str]:
+    return [str(v) for v in ds["dataset"].values]
+
+
+def _arch(ds: xr.Dataset, name: str | None = None) -> list[str]:
+    """The specs of ``models`` (trained on ``name``, when given)."""
+    keep = ds["architecture"].values.astype(bool)
+    if name is not None:
+        keep &= ds["trained"].sel(dataset=name).values.astype(bool)
+    return [str(m) for m, k in zip(ds["model"].values, keep) if k]
+
+
+def _trained(ds: xr.Dataset, name: str) -> list[str]:
+    return [str(m) for m, k in zip(ds["model"].values, ds["trained"].sel(dataset=name).values) if k]
+
+
+def _cap(ds: xr.Dataset, name: str) -> list[str]:
+    if not bool(ds["capacity_dataset"].sel(dataset=name)):
+        return []
+    cap = [m for m in _trained(ds, name) if bool(ds["in_capacity"].sel(model=m))]
+    return sorted(cap, key=lambda m: float(ds["n_params"].sel(dataset=name, model=m)))  # smallest first
+
+
+def _short(ds: xr.Dataset, spec: str) -> str:
+    return str(ds["display_name"].sel(model=spec).values) if spec in ds["model"].values else spec
+
+
+def _capacity_pairs(ds: xr.Dataset) -> list[tuple[str, str]]:
+    """(data set, model) of every capacity model trained on a capacity data set."""
+    return [(n, m) for n in _datasets(ds) for m in _cap(ds, n)]
+
+
+# ------------------------------------------------------------------------------------------ claims
+
+def claims(ds: xr.Dataset) -> xr.Dataset:
+    """The paper's claims this chapter tests, with our measure and verdict (those we cannot compute are left out)."""
+    rows = []
+    names = _datasets(ds)
+    main = names[0]
+    best = _str(ds["best_model"].sel(dataset=main))
+    b = ds.sel(dataset=main, model=best)
+    rows.append(paper_claim(
+        "cui.balanced_disparity",
+        measure=f"best−worst class gap of the most accurate model ({_short(ds, best)}) on {main}, with its "
+                f"test-image interval; p = the largest noise-floor p over its {ds.sizes['seed']} seeds (does the "
+                f"spread differ beyond what sampling noise would give?)",
+        ours=_f(b["gap"]), lower=_f(b["gap_lower"]), upper=_f(b["gap_upper"]), p_value=_f(b["noise_p_max"]),
+        rule=NOISE_RULE, section=SECTIONS["noise"]))
+    arch = _arch(ds, main)
+    if len(arch) >= 2:
+        sub = ds.sel(dataset=main, model=arch)
+        m = arch[int(np.argmin(sub["gap"].values))]
+        rows.append(paper_claim(
+            "cui.across_architectures",
+            measure=f"smallest best−worst gap among the {len(arch)} architectures on {main} "
+                    f"({_short(ds, m)}), with its interval; p = the largest noise-floor p over every architecture "
+                    f"and seed",
+            ours=_f(sub["gap"].sel(model=m)), lower=_f(sub["gap_lower"].sel(model=m)),
+            upper=_f(sub["gap_upper"].sel(model=m)), p_value=_f(sub["noise_p_max"].max()),
+            rule=NOISE_RULE, section=SECTIONS["noise"]))
+    if len(names) >= 2:
+        per = {n: _str(ds["best_model"].sel(dataset=n)) for n in names}
+        gaps = {n: _f(ds["gap"].sel(dataset=n, model=m)) for n, m in per.items()}
+        n_min = min(gaps, key=gaps.get)
+        r = ds.sel(dataset=n_min, model=per[n_min])
+        rows.append(paper_claim(
+            "cui.across_datasets",
+            measure=f"smallest best−worst gap of the most accurate model over the {len(names)} data sets "
+                    f"({_short(ds, per[n_min])} on {n_min}), with its interval; p = the largest, over data sets, "
+                    f"of that model's largest noise-floor p over seeds",
+            ours=gaps[n_min], lower=_f(r["gap_lower"]), upper=_f(r["gap_upper"]),
+            p_value=max(_f(ds["noise_p_max"].sel(dataset=n, model=m)) for n, m in per.items()),
+            rule=NOISE_RULE, section=SECTIONS["noise"]))
+    pairs = _capacity_pairs(ds)
+    if len({m for _, m in pairs}) >= 2:
+        gaps = {(n, m): _f(ds["gap"].sel(dataset=n, model=m)) for n, m in pairs}
+        n_min, m_min = min(gaps, key=gaps.get)
+        r = ds.sel(dataset=n_min, model=m_min)
+        rows.append(paper_claim(
+            "cui.across_capacity",
+            measure=f"smallest best−worst gap along the capacity sweep ({_short(ds, m_min)} on {n_min}), with "
+                    f"its interval; p = the largest noise-floor p over every capacity model and seed",
+            ours=gaps[(n_min, m_min)], lower=_f(r["gap_lower"]), upper=_f(r["gap_upper"]),
+            p_value=max(_f(ds["noise_p_max"].sel(dataset=n, model=m)) for n, m in pairs),
+            rule=NOISE_RULE, section=SECTIONS["capacity"]))
+    if len(arch) >= 2:
+        a = ds.sel(dataset=main)
+        rows.append(paper_claim(
+            "cui.shared_hard_classes",
+            measure=f"Kendall's W of the class rankings of the {len(arch)} architectures on {main} (seed "
+                    f"{ds.attrs.get('agreement_seed', 0)}), with a test-image bootstrap interval",
+            ours=_f(a["models_kendall_w"]), lower=_f(a["models_kendall_w_lower"]),
+            upper=_f(a["models_kendall_w_upper"]), rule=above(STRONG_AGREEMENT), section=SECTIONS["agreement"],
+            note=f"{STRONG_AGREEMENT:g} is the conventional line for strong agreement of Kendall's W "
+                 f"(1 = identical rankings, 0 = none); the paper gives no figure"))
+    return claims_dataset(rows, chapter="prevalence")
+
+
+# ------------------------------------------------------------------------------------------ glue
+
+_NOT_TESTED = {
+    "across_architectures": "not tested (needs two or more architectures)",
+    "across_datasets": "not tested (needs two or more data sets)",
+    "across_capacity": "not tested (needs two or more capacity models on a capacity data set)",
+    "shared_hard_classes": "not tested (needs two or more architectures)",
+    "balanced_disparity": "not tested",
+}
+
+
+def glue_values(ds: xr.Dataset) -> dict[str, float | int | str]:
+    """The numbers and words the chapter's prose quotes (``{glue:text}`` names)."""
+    from ..reference import paper_figure
+
+    names = _datasets(ds)
+    main = names[0]
+    best = _str(ds["best_model"].sel(dataset=main))
+    b = ds.sel(dataset=main, model=best)
+    out: dict[str, float | int | str] = {
+        "main_dataset": main, "best_model": _short(ds, best), "best_model_acc": _f(b["overall_accuracy"]),
+        "best_class": _str(b["best_class"]), "worst_class": _str(b["worst_class"]), "best_acc": _f(b["best"]),
+        "worst_acc": _f(b["worst"]), "gap": _f(b["gap"]), "gap_lo": _f(b["gap_lower"]),
+        "gap_hi": _f(b["gap_upper"]), "best_noise_p": _f(b["noise_p_max"]),
+        "n_runs": int(ds["trained"].sum()) * ds.sizes["seed"],
+        "train_minutes": float(np.nansum(ds["train_time_s"].values)) / 60,
+        "n_seeds": int(ds.sizes["seed"]), "n_boot": int(ds.attrs.get("n_boot", 0)),
+        "noise_n_sim": int(ds.attrs.get("n_sim", 0)), "noise_alpha": float(NOISE_RULE.threshold),
+        "strong_w": STRONG_AGREEMENT,
+    }
+    gaps = [_f(ds["gap"].sel(dataset=n, model=m)) for n in names for m in _arch(ds, n)]
+    out["min_gap_all"], out["max_gap_all"] = (min(gaps), max(gaps)) if gaps else (math.nan, math.nan)
+
+    pairs = [(n, m) for n in names for m in _trained(ds, n)]
+    beyond = [(n, m) for n, m in pairs if bool(ds["beyond_noise"].sel(dataset=n, model=m))]
+    exceptions = [f"{_short(ds, m)} on {n} (p up to {_f(ds['noise_p_max'].sel(dataset=n, model=m)):.2f})"
+                  for n, m in pairs if (n, m) not in beyond]
+    out["noise_n_beyond"], out["noise_n_pairs"] = len(beyond), len(pairs)
+    out["noise_exceptions"] = (
+        f"The exceptions — {'; '.join(exceptions)} — are models whose classes are not distinguishably unequal "
+        f"on this test set." if exceptions else "There are no exceptions.")
+
+    w = ds["models_kendall_w"].values
+    fp = ds["models_friedman_p"].values
+    fin = np.isfinite(w)
+    out["w_models_min"] = float(w[fin].min()) if fin.any() else math.nan
+    out["w_models_max"] = float(w[fin].max()) if fin.any() else math.nan
+    out["w_models_pmax"] = float(np.nanmax(fp)) if np.isfinite(fp).any() else math.nan
+    sw = np.concatenate([ds["seed_kendall_w"].sel(dataset=n, model=_trained(ds, n)).values for n in names])
+    out["w_seeds_min"] = float(np.nanmin(sw)) if np.isfinite(sw).any() else math.nan
+    out["w_seeds_max"] = float(np.nanmax(sw)) if np.isfinite(sw).any() else math.nan
+    a = ds.sel(dataset=main)
+    out["w_main"], out["w_main_lo"], out["w_main_hi"] = (
+        _f(a["models_kendall_w"]), _f(a["models_kendall_w_lower"]), _f(a["models_kendall_w_upper"]))
+    out["agreement_seed"] = int(ds.attrs.get("agreement_seed", 0))
+
+    out["acc_gap_corr_main"] = _f(a["acc_gap_spearman"])
+    out["acc_gap_corr_main_lo"] = _f(a["acc_gap_spearman_lower"])
+    out["acc_gap_corr_main_hi"] = _f(a["acc_gap_spearman_upper"])
+
+    cap_names = [n for n in names if _str(ds["capacity_word"].sel(dataset=n))]
+    c = ds.sel(dataset=cap_names[0]) if cap_names else None
+    if c is not None:
+        small, large = _str(c["capacity_smallest"]), _str(c["capacity_largest"])
+        gs = _f(c["gap"].sel(model=small))
+        out |= {"cap_dataset": cap_names[0], "cap_small": _short(ds, small), "cap_large": _short(ds, large),
+                "cap_small_params": int(_f(c["n_params"].sel(model=small))),
+                "cap_large_params": int(_f(c["n_params"].sel(model=large))),
+                "cap_gap_small": gs, "cap_gap_large": _f(c["gap"].sel(model=large)),
+                "cap_delta": _f(c["capacity_delta_gap"]), "cap_delta_lo": _f(c["capacity_delta_gap_lower"]),
+                "cap_delta_hi": _f(c["capacity_delta_gap_upper"]), "cap_word": _str(c["capacity_word"]),
+                "cap_change": _CAPACITY_PHRASES[_str(c["capacity_word"])],
+                "cap_gap_ratio": _f(c["gap"].sel(model=large)) / gs if gs > 0 else math.nan}
+    else:
+        out |= {"cap_dataset": "(no capacity sweep in this run)", "cap_small": "–", "cap_large": "–",
+                "cap_small_params": 0, "cap_large_params": 0, "cap_gap_small": math.nan, "cap_gap_large": math.nan,
+                "cap_delta": math.nan, "cap_delta_lo": math.nan, "cap_delta_hi": math.nan,
+                "cap_word": "not measured", "cap_change": "no capacity sweep in this run", "cap_gap_ratio": math.nan}
+
+    ks = sorted({int((ds["class_name"].sel(dataset=n).values != "").sum()) for n in names})
+    out["n_classes_text"] = str(ks[0]) if len(ks) == 1 else f"{ks[0]}–{ks[-1]}"
+    ref = paper_figure(PAPER_FIGURE)
+    out["paper_setting"] = str(ref["setting"])
+    out["paper_best"], out["paper_worst"] = float(ref["best"]), float(ref["worst"])
+    out["paper_gap"] = float(ref["best"]) - float(ref["worst"])
+
+    found = claims(ds)
+    got = {str(k): str(v) for k, v in zip(found["claim"].values, found["verdict"].values)}
+    for key, short in CLAIM_IDS.items():
+        out[f"verdict_{short}"] = got.get(key, _NOT_TESTED[short])
+    return out
+
+
+# ------------------------------------------------------------------------------------------ tables
+
+def _r(x: float, digits: int = 3) -> float:
+    return round(float(x), digits) if math.isfinite(float(x)) else math.nan
+
+
+def tables(ds: xr.Dataset) -> dict[str, pd.DataFrame]:
+    """Every table the chapter shows: ``disparity:<data set>``, ``noise``, ``agreement``, ``capacity``,
+    ``runs``, ``by_dataset``, ``beside_paper`` and, with ImageNet models, ``imagenet``."""
+    from ..reference import paper_figure
+    from ..summary import STATS
+    from ..viz import disparity_table
+
+    names = _datasets(ds)
+    out: dict[str, pd.DataFrame] = {}
+    cols = [*STATS, *[f"{k}_{b}" for k in STATS for b in ("lower", "upper")], "best_class", "worst_class"]
+    for n in names:
+        arch = _arch(ds, n) or _trained(ds, n)
+        sub = ds[cols].sel(dataset=n, model=arch).reset_coords(drop=True)
+        sub = sub.assign_coords(model=[_short(ds, m) for m in arch])
+        out[f"disparity:{n}"] = disparity_table(sub)
+
+    rows = []
+    for n in names:
+        for m in _trained(ds, n):
+            r = ds.sel(dataset=n, model=m)
+            rows.append({"data set": n, "model": _short(ds, m),
+                         "observed std": _r(r["noise_observed"].mean(), 4),
+                         "noise-only 95th pct": _r(r["noise_null_upper"].mean(), 4),
+                         "largest p-value over seeds": _r(r["noise_p_max"], 4),
+                         f"beyond noise (p < {NOISE_RULE.threshold:g}, every seed)":
+                             "yes" if bool(r["beyond_noise"]) else "no"})
+    out["noise"] = pd.DataFrame(rows).set_index(["data set", "model"])
+
+    rows = []
+    seed0 = ds.attrs.get("agreement_seed", 0)
+    for n in names:
+        for m in _trained(ds, n):
+            rows.append({"data set": n, "model": _short(ds, m),
+                         "W across seeds": _r(ds["seed_kendall_w"].sel(dataset=n, model=m))})
+        a = ds.sel(dataset=n)
+        if math.isfinite(_f(a["models_kendall_w"])):
+            rows.append({"data set": n, "model": "(all architectures)", "W across seeds": math.nan,
+                         f"W across models (seed {seed0})": _r(a["models_kendall_w"]),
+                         "W lower": _r(a["models_kendall_w_lower"]), "W upper": _r(a["models_kendall_w_upper"]),
+                         "p (Friedman)": float(f"{_f(a['models_friedman_p']):.3g}")})
+    out["agreement"] = pd.DataFrame(rows).reindex(
+        columns=["data set", "model", "W across seeds", f"W across models (seed {seed0})", "W lower", "W upper",
+                 "p (Friedman)"]).set_index(["data set", "model"])
+
+    rows = []
+    for n, m in _capacity_pairs(ds):
+        r = ds.sel(dataset=n, model=m)
+        rows.append({"data set": n, "model": _short(ds, m), "parameters": int(_f(r["n_params"])),
+                     "gap": _r(r["gap"]), "gap lower": _r(r["gap_lower"]), "gap upper": _r(r["gap_upper"]),
+                     "std": _r(r["std"]), "accuracy": _r(r["overall_accuracy"])})
+    out["capacity"] = pd.DataFrame(rows, columns=["data set", "model", "parameters", "gap", "gap lower",
+                                                  "gap upper", "std", "accuracy"])
+
+    rows = []
+    for n in names:
+        for m in _trained(ds, n):
+            for s in ds["seed"].values:
+                r = ds.sel(dataset=n, model=m, seed=s)
+                rows.append({"data set": n, "model": _short(ds, m), "seed": int(s),
+                             "overall accuracy": _r(r["run_overall_accuracy"], 4), "gap": _r(r["run_gap"], 4),
+                             "std": _r(r["run_std"], 4)})
+    out["runs"] = pd.DataFrame(rows)
+
+    rows = []
+    for n in names:
+        a = ds.sel(dataset=n)
+        arch = _arch(ds, n)
+        best = _str(a["best_model"])
+        g = a["gap"].sel(model=arch).values if arch else np.array([math.nan])
+        row = {"data set": n, "most accurate model": _short(ds, best),
+               "its accuracy": _r(a["overall_accuracy"].sel(model=best)),
+               "its gap": _r(a["gap"].sel(model=best)),
+               "gap range across architectures": f"{np.nanmin(g):.3f}–{np.nanmax(g):.3f}",
+               "architectures beyond noise": f"{int(a['beyond_noise'].sel(model=arch).sum()) if arch else 0} "
+                                             f"of {len(arch)}",
+               "W across architectures [95% CI]": (
+                   f"{_f(a['models_kendall_w']):.2f} [{_f(a['models_kendall_w_lower']):.2f}, "
+                   f"{_f(a['models_kendall_w_upper']):.2f}]" if math.isfinite(_f(a["models_kendall_w"])) else "–"),
+               "Spearman(accuracy, gap) over runs": _r(a["acc_gap_spearman"], 2)}
+        if any(_str(w) for w in ds["capacity_word"].values):
+            row["capacity: largest − smallest gap [95% CI]"] = (
+                f"{_f(a['capacity_delta_gap']):+.3f} [{_f(a['capacity_delta_gap_lower']):+.3f}, "
+                f"{_f(a['capacity_delta_gap_upper']):+.3f}] ({_str(a['capacity_word'])})"
+                if _str(a["capacity_word"]) else "–")
+        rows.append(row)
+    out["by_dataset"] = pd.DataFrame(rows).set_index("data set")
+
+    ref = paper_figure(PAPER_FIGURE)
+    rows = [{"source": f"reported by the paper — {ref['setting']}", "best class": ref["best"],
+             "worst class": ref["worst"], "gap": round(ref["best"] - ref["worst"], 3), "gap 95% CI": ""}]
+    for n in names:
+        best = _str(ds["best_model"].sel(dataset=n))
+        r = ds.sel(dataset=n, model=best)
+        rows.append({"source": f"ours — {n}, {_short(ds, best)} ({ds.sizes['seed']} seeds)",
+                     "best class": _r(r["best"]), "worst class": _r(r["worst"]), "gap": _r(r["gap"]),
+                     "gap 95% CI": f"{_f(r['gap_lower']):.3f}–{_f(r['gap_upper']):.3f}"})
+    out["beside_paper"] = pd.DataFrame(rows).set_index("source")
+
+    if "imagenet_model" in ds.dims:
+        out["imagenet"] = pd.DataFrame(
+            {s: ds[f"imagenet_{s}"].values.round(3) for s in ("mean", "best", "worst", "gap", "std", "gini")},
+            index=pd.Index([str(m) for m in ds["imagenet_model"].values], name="model"))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ for charts
+
+def curves(ds: xr.Dataset, name: str) -> xr.Dataset:
+    """Per-class accuracy with bounds of the architectures on ``name`` (display names on ``model``)."""
+    arch = _arch(ds, name) or _trained(ds, name)
+    sub = ds[["accuracy", "accuracy_lower", "accuracy_upper"]].sel(dataset=name, model=arch)
+    sub = sub.isel(label=sub["class_name"].values != "")  # labels padded for data sets with more classes
+    sub = sub.drop_vars([c for c in sub.coords if c not in ("model", "label", "class_name")])
+    return sub.assign_coords(model=[_short(ds, m) for m in arch])
+
+
+def spearman_matrices(ds: xr.Dataset) -> dict[str, xr.DataArray]:
+    """Per data set with two or more architectures: their Spearman matrix of per-class accuracy (seed mean)."""
+    out = {}
+    for n in _datasets(ds):
+        arch = _arch(ds, n)
+        if len(arch) < 2:
+            continue
+        short = [_short(ds, m) for m in arch]
+        rho = ds["spearman"].sel(dataset=n, model=arch, model_other=arch).reset_coords(drop=True)
+        out[n] = rho.assign_coords(model=short, model_other=short).rename("spearman")
+    return out
+
+
+def best_worst_examples(ds: xr.Dataset, name: str, *, per_class: int = 10) -> dict[str, Any]:
+    """Test images of the best and the worst class of ``name``'s most accurate model, with a caption."""
+    from .. import data
+
+    best = _str(ds["best_model"].sel(dataset=name))
+    r = ds.sel(dataset=name, model=best)
+    test = data.load(name, "test")
+    cls = list(test.class_names)
+    pick = [cls.index(_str(r["best_class"])), cls.index(_str(r["worst_class"]))]
+    shown = test.subset(np.flatnonzero(np.isin(test.labels, pick)))
+    caption = (f"**{name}** — best class *{cls[pick[0]]}* ({_f(r['best']):.3f}), worst class *{cls[pick[1]]}* "
+               f"({_f(r['worst']):.3f}), model {_short(ds, best)}")
+    return {"images": shown.images, "labels": shown.labels, "class_names": shown.class_names,
+            "per_class": per_class, "caption": caption}
+
+
+def describe(p: Params, ds: xr.Dataset) -> str:
+    """The run's setting in one Markdown paragraph (shown under the chapter's introduction)."""
+    g = glue_values(ds)
+    wall = ds.attrs.get("wall_time_s")
+    took = f"the analysis took {float(wall) / 60:.1f} minutes when computed" if wall is not None else ""
+    cap = (f"capacity sweep {', '.join(p.capacity)} on {', '.join(p.capacity_datasets)}" if p.capacity
+           else "no capacity sweep")
+    return (f"**Profile `{p.profile}`.** Data: {', '.join(p.datasets)} (test sets in full; training images per "
+            f"class: {p.train_per_class}). Models: {', '.join(p.models)}; {cap}. Seeds {list(p.seeds)}; epochs "
+            f"{p.epochs}; {p.optimizer} lr {p.lr}, weight decay {p.weight_decay}, augmentation `{p.augment}`. "
+            f"{g['n_runs']} training runs took {g['train_minutes']:.1f} CPU-minutes when trained"
+            + (f"; {took} (cached runs are reused)" if took else "")
+            + f". Intervals are {float(ds.attrs.get('confidence', 0.95)):.0%} percentile bootstraps over test "
+            f"images ({p.n_boot} replicates), with seeds kept paired.")

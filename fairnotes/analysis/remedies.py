@@ -1,0 +1,513 @@
+"""Chapter "remedies": what each remedy does to each class, paired against the baseline seed by seed.
+
+Every remedy (:mod:`fairnotes.jobs.remedies`) is trained with the baseline's seeds, so a remedy's
+seed ``s`` and the baseline's seed ``s`` share the training images and the initial weights; every
+change (remedy − baseline) comes with a paired 95 % interval over seeds *and* test images
+(:func:`fairnotes.summary.paired_deltas`).
+
+The classes are ranked hard → easy by the *first chapter's jobs* (``prevalence``), read through the
+job cache: the mean per-class accuracy of every architecture of that chapter on the same data set
+except this chapter's own model, over that chapter's seeds. Ranking by the baseline's own test
+accuracy would favour "the hard classes improve" (a class that is low by test noise rises under any
+remedy), so there is no such fallback: missing runs are trained. The groups are
+:func:`fairnotes.metrics.difficulty_groups`' (hard = the ⌊K/3⌋ lowest, easy = the ⌊K/3⌋ highest).
+
+Verdicts and direction words come from the shared rules (:mod:`fairnotes.analysis._claims`): a class
+is *hurt* when ``below(0)`` agrees on its change's interval, *helped* when ``above(0)`` does,
+*unclear* otherwise.
+
+>>> from fairnotes.analysis import remedies
+>>> p = remedies.Params(profile="tiny", dataset="digits")
+>>> ds = remedies.run(p)                                  # doctest: +SKIP
+>>> remedies.claims(ds)["verdict"].values                 # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Sequence
+
+import numpy as np
+import xarray as xr
+
+from ._claims import AGREES, CANNOT_TELL, DISAGREES, above, below, claims_dataset, verdict_counts
+from ._common import paper_claim
+from ._params import ChapterParams, ParamError
+from ._store import JobLog, cached_analysis
+
+__all__ = ["Params", "DIFFICULTY_CHAPTERS", "STAT_TITLES", "VERDICT_COLOURS", "run", "base_config",
+           "difficulty_runs", "summarize", "train_minutes", "class_verdict", "direction", "claims", "glue_values",
+           "tables", "profile_text", "class_forest"]
+
+#: chapters whose jobs may rank the classes (the parameter ``difficulty_chapter``)
+DIFFICULTY_CHAPTERS = ("prevalence",)
+
+#: the paired statistics (``fairnotes.summary.DELTA_STATS``) and their titles in tables and charts
+STAT_TITLES = {"mean": "balanced accuracy", "worst": "worst class", "gap": "gap", "std": "std", "gini": "Gini"}
+
+#: the colour of each per-class verdict in the forest plot (the prose says red = hurt)
+VERDICT_COLOURS = {"hurt": "#d62728", "helped": "#1f77b4", "unclear": "#9e9e9e"}
+
+#: augmentation remedies whose per-class harm DropMix's claim is about
+AUGMENTATIONS = ("mixup", "cutmix", "randaugment", "trivialaugment")
+
+# notebook sections that show the evidence of each claim
+SECTION_SPREAD = "Overall, worst class, and spread"
+SECTION_CLASSES = "Every class, paired"
+SECTION_GROUPS = "Hard and easy thirds"
+
+NOT_TESTED = "not tested (remedy not in this run)"
+
+_DEFAULT_REMEDIES = ("mixup", "cutmix", "label-smoothing", "randaugment", "trivialaugment", "reweight", "focal",
+                     "simclr-finetune:epochs=8", "simclr-probe:epochs=8")
+
+
+@dataclass(frozen=True)
+class Params(ChapterParams):
+    """The notebook's parameters cell, one to one (``profile`` is inherited)."""
+
+    chapter: ClassVar[str] = "remedies"
+    dataset: str = "fashion-mnist"
+    model: str = "cnn:width=16"
+    seeds: tuple[int, ...] = (0, 1, 2)
+    epochs: int = 4
+    train_per_class: int | None = 1000
+    batch_size: int = 128
+    optimizer: Literal["sgd", "adamw"] = "adamw"
+    lr: float = 0.002
+    weight_decay: float = 0.05
+    augment: str = "crop"
+    remedies: tuple[str, ...] = _DEFAULT_REMEDIES
+    difficulty_chapter: Literal["prevalence"] = "prevalence"
+    n_boot: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.difficulty_chapter not in DIFFICULTY_CHAPTERS:  # also when built directly, unchecked
+            raise ParamError(f"parameter 'difficulty_chapter' must be one of "
+                             f"{', '.join(map(repr, DIFFICULTY_CHAPTERS))}; got {self.difficulty_chapter!r} "
+                             f"(chapter 'remedies')")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# jobs
+
+
+def run(p: Params, *, refresh: bool = False, progress: bool = True) -> xr.Dataset:
+    """Every number of the chapter (see :func:`summarize`), cached by parameters and code."""
+    return cached_analysis(p, lambda q: _compute(q, progress=progress), refresh=refresh)
+
+
+def base_config(p: Params) -> Any:
+    """The baseline's ``TrainConfig`` (seed 0); the remedies change it (:func:`fairnotes.jobs.remedies.plan`)."""
+    from ..jobs import sweep, train
+    name, kwargs = sweep.parse_model(p.model)
+    return train.TrainConfig(dataset=p.dataset, model=name, model_kwargs=kwargs, epochs=p.epochs,
+                             batch_size=p.batch_size, optimizer=p.optimizer, lr=p.lr, weight_decay=p.weight_decay,
+                             augment=p.augment, train_per_class=p.train_per_class, profile=p.profile,
+                             progress=False)
+
+
+def difficulty_runs(p: Params, *, log: JobLog | None = None, progress: bool = True) -> xr.Dataset:
+    """The ``difficulty_chapter``'s sweep of ``p.dataset`` (same profile), without this chapter's model.
+
+    Read through the job cache; runs that are not cached are trained. Raises ``ValueError`` when
+    that chapter has no other architecture to rank with.
+    """
+    from .. import runner
+    from ..jobs import sweep
+    from . import prevalence
+    if p.difficulty_chapter not in DIFFICULTY_CHAPTERS:
+        raise ParamError(f"parameter 'difficulty_chapter' must be one of {', '.join(map(repr, DIFFICULTY_CHAPTERS))}"
+                         f"; got {p.difficulty_chapter!r}")
+    pp = prevalence.Params.from_mapping({**runner.profile_parameters("prevalence", p.profile), "profile": p.profile})
+    base = prevalence.base_config(pp, p.dataset)
+    own = sweep.parse_model(p.model)
+    others = [m for m in prevalence.architectures(pp, p.dataset) if sweep.parse_model(m) != own]
+    if not others:
+        raise ValueError(f"chapter {p.difficulty_chapter!r} ({p.profile} profile) has no architecture on "
+                         f"{p.dataset!r} other than {p.model!r} to rank the classes with")
+    if log is not None:
+        from ..jobs import train
+        from ..results import job_name
+        for cfg in sweep.configs(base, models=others, seeds=pp.seeds):
+            log.add(job_name(train.run), cfg)
+    out = sweep.run(base, models=others, seeds=pp.seeds, progress=progress)
+    out.attrs["chapter"] = p.difficulty_chapter
+    return out
+
+
+def _compute(p: Params, *, progress: bool = True) -> xr.Dataset:
+    import dataclasses
+
+    from ..jobs import contrastive, remedies as rem, train
+    from ..results import job_name
+    for spec in p.remedies:
+        rem.parse(spec)  # a bad spec fails before any training
+    log = JobLog()
+    ranking = difficulty_runs(p, log=log, progress=progress)
+    base = base_config(p)
+    runs = rem.run(base, remedies=p.remedies, seeds=p.seeds, progress=progress)
+    for spec in (str(s) for s in runs["remedy"].values):
+        for seed in p.seeds:
+            cfg = rem.plan(base, spec, seed)  # cheap; "reweight" re-reads the baseline's held-out accuracy
+            pre = getattr(cfg, "pretrain", None)
+            if pre is not None:
+                log.add(job_name(contrastive.run), contrastive.ContrastiveConfig(**pre, progress=False))
+            probe = isinstance(cfg, rem.LinearProbeConfig)
+            log.add(job_name(rem.linear_probe if probe else train.run),
+                    cfg if probe else dataclasses.replace(cfg, progress=False))
+    ds = summarize(runs, ranking, n_boot=p.n_boot)
+    ds.attrs["jobs"] = log.keys
+    ds.attrs.update(profile=p.profile, dataset=p.dataset, model=p.model, seeds=", ".join(map(str, p.seeds)),
+                    epochs=int(p.epochs), train_per_class=str(p.train_per_class), optimizer=p.optimizer,
+                    lr=float(p.lr), augment=p.augment, difficulty_chapter=p.difficulty_chapter)
+    return ds
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the numbers (pure, torch-free)
+
+
+def class_verdict(lower: float, upper: float) -> str:
+    """``"hurt"`` when ``below(0)`` agrees on the change's interval, ``"helped"`` when ``above(0)`` does, else
+    ``"unclear"`` (the shared rules: closed intervals, NaN is unclear)."""
+    if below(0).decide(lower, upper) == AGREES:
+        return "hurt"
+    return "helped" if above(0).decide(lower, upper) == AGREES else "unclear"
+
+
+def direction(lower: float, upper: float) -> str:
+    """``"decreased"`` / ``"increased"`` / ``"no clear change"``: ``below(0)`` / ``above(0)`` on the interval."""
+    if below(0).decide(lower, upper) == AGREES:
+        return "decreased"
+    return "increased" if above(0).decide(lower, upper) == AGREES else "no clear change"
+
+
+def train_minutes(runs: xr.Dataset) -> float:
+    """Minutes the runs took when trained: every run's training, plus each seed's distinct pre-trainings once
+    (a SimCLR pre-training shared by the probe and the fine-tune counts once)."""
+    pre = np.asarray(runs["pretrain_time_s"].transpose("remedy", "seed").values, dtype=float)
+    shared = sum(sum(set(pre[:, j][np.isfinite(pre[:, j])].tolist()) - {0.0}) for j in range(pre.shape[1]))
+    return (float(np.nansum(runs["train_time_s"].values)) + float(shared)) / 60
+
+
+def summarize(runs: xr.Dataset, ranking: xr.Dataset | xr.DataArray, *, n_boot: int = 1000,
+              seed: int = 0) -> xr.Dataset:
+    """Every number of the chapter from the remedies' runs and the ranking runs.
+
+    ``runs``: :func:`fairnotes.jobs.remedies.run`'s result (``prediction`` remedy × seed × sample,
+    ``target``, ``train_time_s``, ``pretrain_time_s``, coords ``description``); the first remedy is
+    the reference (the baseline). ``ranking``: per-class ``accuracy`` of the ranking runs (any dims
+    besides ``label``, e.g. model × seed), averaged into one accuracy per class.
+
+    Returns :func:`fairnotes.summary.paired_deltas`' Dataset (dims ``remedy``, ``label``, ``group`` =
+    hard, easy) plus ``difficulty_accuracy``, ``difficulty`` (hard / medium / easy), ``difficulty_rank``
+    (0 = hardest; ties by label) over ``label``; ``verdict`` (remedy × label: hurt / helped /
+    unclear); ``train_minutes``; coords ``kind`` (the remedy's name without settings) and
+    ``description``; attrs ``ranked_by``.
+    """
+    from .. import summary
+    from ..metrics import difficulty_groups
+
+    acc = ranking["accuracy"] if isinstance(ranking, xr.Dataset) else ranking
+    other = [d for d in acc.dims if d != "label"]
+    diff_acc = acc.mean(other) if other else acc
+    labels = np.asarray(runs["label"].values)
+    if not np.array_equal(np.asarray(diff_acc["label"].values), labels):
+        raise ValueError(f"the ranking runs' labels {diff_acc['label'].values.tolist()} differ from the remedies' "
+                         f"{labels.tolist()}: they must be the same data set")
+    if labels.size < 3:
+        raise ValueError(f"hard and easy groups need at least 3 classes; got {labels.size}")
+    groups = difficulty_groups(diff_acc.assign_coords(label=labels))
+    rank = np.empty(labels.size, dtype=np.int64)
+    rank[np.lexsort((labels, diff_acc.values))] = np.arange(labels.size)
+    members = {g: [int(lb) for lb in labels[np.argsort(rank)] if groups.sel(label=lb).item() == g]
+               for g in ("hard", "easy")}
+    ds = summary.paired_deltas(runs, groups=members, n_boot=n_boot, seed=seed)
+    ds["difficulty_accuracy"] = ("label", np.asarray(diff_acc.values, dtype=float),
+                                 {"description": "mean per-class accuracy of the ranking runs"})
+    ds["difficulty"] = ("label", np.asarray(groups.values, dtype=str),
+                        {"description": groups.attrs.get("description", "")})
+    ds["difficulty_rank"] = ("label", rank, {"description": "0 = hardest (lowest ranking accuracy; ties by label)"})
+    lo, hi = ds["delta_accuracy_lower"].values, ds["delta_accuracy_upper"].values
+    ds["verdict"] = (("remedy", "label"), np.array([[class_verdict(a, b) for a, b in zip(r_lo, r_hi)]
+                                                   for r_lo, r_hi in zip(lo, hi)], dtype=str),
+                     {"description": "hurt: below(0) agrees on the change's interval; helped: above(0) agrees"})
+    ds["train_minutes"] = ((), train_minutes(runs), {"description": "minutes of training behind the runs"})
+    specs = [str(s) for s in ds["remedy"].values]
+    ds = ds.assign_coords(kind=("remedy", [s.partition(":")[0].strip() for s in specs]),
+                          description=("remedy", [str(d) for d in runs["description"].values]))
+    models = [str(m) for m in acc["model"].values] if "model" in acc.dims else []
+    n_seeds = acc.sizes.get("seed", 1)
+    who = f"{len(models)} other architecture{'s' if len(models) != 1 else ''}" + \
+        (f" ({', '.join(models)})" if models else "")
+    chapter = ranking.attrs.get("chapter", "")
+    ds.attrs["ranked_by"] = (f"the mean per-class accuracy of {who} × {n_seeds} seed{'s' if n_seeds != 1 else ''}"
+                             + (f" in chapter {chapter!r}" if chapter else ""))
+    ds.attrs["ranking_models"] = ", ".join(models)
+    return ds
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# claims and glue
+
+
+def _specs(ds: xr.Dataset) -> list[str]:
+    ref = str(ds.attrs.get("reference", ds["remedy"].values[0]))
+    return [str(s) for s in ds["remedy"].values if str(s) != ref]
+
+
+def _of(ds: xr.Dataset, kind: str) -> list[str]:
+    kinds = dict(zip([str(s) for s in ds["remedy"].values], [str(k) for k in ds["kind"].values]))
+    return [s for s in _specs(ds) if kinds[s] == kind]
+
+
+def _ident(key: str, spec: str, same: Sequence[str], kind: str, suffix: bool) -> str:
+    """``key``; ``key:kind`` with ``suffix``; ``key:spec`` when several specs share the kind."""
+    if len(same) > 1:
+        return f"{key}:{spec}"
+    return f"{key}:{kind}" if suffix else key
+
+
+def _triple(ds: xr.Dataset, var: str, **sel: Any) -> tuple[float, float, float]:
+    return tuple(float(ds[f"{var}{b}"].sel(**sel)) for b in ("", "_lower", "_upper"))  # type: ignore[return-value]
+
+
+def _delta(key: str, ds: xr.Dataset, spec: str, stat: str, rule: Any, *, id: str, measure: str, section: str,
+           note: str = "", **sel: Any) -> Any:
+    v, lo, hi = _triple(ds, f"delta_{stat}", remedy=spec, **sel)
+    return paper_claim(key, measure=measure, ours=v, lower=lo, upper=hi, rule=rule, section=section, note=note,
+                       id=id)
+
+
+def _claim_rows(ds: xr.Dataset) -> list[tuple[str, Any, dict]]:
+    """``(glue slug, Claim, extra glue values)`` for every claim whose remedy ran."""
+    rows: list[tuple[str, Any, dict]] = []
+    ref = str(ds.attrs.get("reference", "baseline"))
+    for key, kind in (("cui.mixup_fairer", "mixup"), ("cui.cutmix_fairer", "cutmix"),
+                      ("cui.representation_learning_fairer", "simclr-probe"),
+                      ("cui.representation_learning_fairer", "simclr-finetune")):
+        same = _of(ds, kind)
+        for spec in same:
+            rows.append((_slug(kind) if spec == same[0] else _slug(spec), _delta(
+                key, ds, spec, "gap", below(0), id=_ident(key, spec, same, kind, key.endswith("learning_fairer")),
+                measure=f"Δ gap between the best and the worst class, {spec} − {ref}", section=SECTION_SPREAD), {}))
+    same = _of(ds, "reweight")
+    n_hard = int((ds["difficulty"] == "hard").sum())
+    for spec in same:
+        tag = "reweight" if spec == same[0] else _slug(spec)
+        rows.append((f"{tag}_hard", _delta(
+            "cui.reweight_lifts_hard", ds, spec, "group", above(0), group="hard",
+            id=_ident("cui.reweight_lifts_hard", spec, same, "reweight", False), section=SECTION_GROUPS,
+            measure=f"Δ mean accuracy of the {n_hard} hardest classes (by chapter 1), {spec} − {ref}"), {}))
+        rows.append((f"{tag}_easy", _delta(
+            "cui.reweight_hurts_easy", ds, spec, "group", below(0), group="easy",
+            id=_ident("cui.reweight_hurts_easy", spec, same, "reweight", False), section=SECTION_GROUPS,
+            measure=f"Δ mean accuracy of the {n_hard} easiest classes (by chapter 1), {spec} − {ref}"), {}))
+        rows.append((f"{tag}_gain", _delta(
+            "cui.reweight_no_gain", ds, spec, "mean", below(0.01),
+            id=_ident("cui.reweight_no_gain", spec, same, "reweight", False), section=SECTION_SPREAD,
+            measure=f"Δ balanced accuracy, {spec} − {ref}",
+            note="'no gain' read as: any gain is smaller than 0.01"), {}))
+    for kind in AUGMENTATIONS:
+        same = _of(ds, kind)
+        for spec in same:
+            d = ds["delta_accuracy"].sel(remedy=spec)
+            worst = int(d["label"].values[int(np.argmin(d.values))])
+            name = str(ds["class_name"].sel(label=worst).values)
+            v, lo, hi = _triple(ds, "delta_accuracy", remedy=spec, label=worst)
+            slug = f"aug_{_slug(kind) if spec == same[0] else _slug(spec)}"
+            rows.append((slug, paper_claim(
+                "lee.augmentation_hurts_some", measure=f"Δ accuracy of the most-hurt class ({name}), {spec} − {ref}",
+                ours=v, lower=lo, upper=hi, rule=below(0), section=SECTION_CLASSES,
+                id=_ident("lee.augmentation_hurts_some", spec, same, kind, True),
+                note="the class is chosen after looking (the most negative change), with no correction for "
+                     "multiplicity (issue 13)"), {f"rm_c_{slug}_class": name}))
+    return rows
+
+
+def claims(ds: xr.Dataset) -> xr.Dataset:
+    """The papers' claims about the remedies that ran, each with our paired measure and its verdict."""
+    return claims_dataset([c for _, c, _ in _claim_rows(ds)], chapter="remedies")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^0-9a-zA-Z]+", "_", text).strip("_").lower()
+
+
+#: the verdict glue keys the notebook's prose quotes (``rm_v_<slug>``), present even when not tested
+VERDICT_SLUGS = ("mixup", "cutmix", "simclr_probe", "simclr_finetune", "reweight_hard", "reweight_easy",
+                 "reweight_gain", *(f"aug_{k}" for k in AUGMENTATIONS))
+#: remedies whose changes the prose quotes (``rm_<slug>_d<stat>``), NaN when not run
+PROSE_KINDS = ("mixup", "cutmix", "randaugment", "trivialaugment", "reweight", "focal", "label-smoothing",
+               "simclr-finetune", "simclr-probe")
+
+
+def glue_values(ds: xr.Dataset) -> dict[str, float | int | str]:
+    """Every value the prose quotes, keyed ``rm_*``.
+
+    Per remedy kind (first spec of that kind; NaN when it did not run): ``rm_<kind>_dgap``,
+    ``_dmean``, ``_dhard``, ``_deasy``, each with ``_lo`` / ``_hi``. Per claim: ``rm_v_<slug>`` (its
+    verdict, or "not tested …") and ``rm_c_<slug>`` with ``_lo`` / ``_hi`` (our measure);
+    ``rm_c_aug_<kind>_class`` names the most-hurt class.
+    """
+    specs = _specs(ds)
+    ref = str(ds.attrs.get("reference", "baseline"))
+    out: dict[str, float | int | str] = {
+        "rm_n_remedies": len(specs),
+        "rm_train_minutes": float(ds["train_minutes"]),
+        "rm_n_hurting": sum(bool((ds["verdict"].sel(remedy=s) == "hurt").any()) for s in specs),
+        "rm_baseline_gap": float(ds["gap"].sel(remedy=ref)),
+        "rm_baseline_mean": float(ds["mean"].sel(remedy=ref)),
+        "rm_ranked_by": str(ds.attrs.get("ranked_by", "")),
+        "rm_n_test": int(ds.attrs.get("n_test", 0)),
+        "rm_n_boot": int(ds.attrs.get("n_boot", 0)),
+    }
+    a = ds.attrs
+    tpc = str(a.get("train_per_class", ""))
+    out |= {"rm_dataset": str(a.get("dataset", "")), "rm_model": str(a.get("model", "")),
+            "rm_epochs": int(a.get("epochs", 0)), "rm_n_seeds": int(a.get("n_seeds", 0)),
+            "rm_n_classes": int(ds.sizes["label"]),
+            "rm_n_train": f"{int(tpc) * ds.sizes['label']:,}" if tpc.isdigit() else "all the"}
+    out |= {"rm_reweight_heldout": _setting(ds, "reweight", "heldout_per_class"),
+            "rm_simclr_epochs": _setting(ds, "simclr-probe", "epochs", _setting(ds, "simclr-finetune", "epochs"))}
+    order = np.argsort(ds["difficulty_rank"].values)
+    for g in ("hard", "medium", "easy"):
+        names = [str(ds["class_name"].values[i]) for i in order if str(ds["difficulty"].values[i]) == g]
+        out[f"rm_{g}_classes"] = ", ".join(names)
+        out[f"rm_n_{g}"] = len(names)
+    if specs:
+        best = min(specs, key=lambda s: float(ds["delta_gap"].sel(remedy=s)))
+        v, lo, hi = _triple(ds, "delta_gap", remedy=best)
+        out |= {"rm_best_gap_remedy": best, "rm_best_gap_delta": v, "rm_best_gap_lo": lo, "rm_best_gap_hi": hi}
+    for kind in PROSE_KINDS:
+        same = _of(ds, kind)
+        for name, var, sel in (("dgap", "delta_gap", {}), ("dmean", "delta_mean", {}),
+                               ("dhard", "delta_group", {"group": "hard"}),
+                               ("deasy", "delta_group", {"group": "easy"})):
+            v, lo, hi = _triple(ds, var, remedy=same[0], **sel) if same else (math.nan,) * 3
+            key = f"rm_{_slug(kind)}_{name}"
+            out |= {key: v, f"{key}_lo": lo, f"{key}_hi": hi}
+    for slug in VERDICT_SLUGS:  # every key the prose may quote, also for a claim that was not tested
+        out |= {f"rm_v_{slug}": NOT_TESTED, f"rm_c_{slug}": math.nan, f"rm_c_{slug}_lo": math.nan,
+                f"rm_c_{slug}_hi": math.nan} | ({f"rm_c_{slug}_class": "–"} if slug.startswith("aug_") else {})
+    rows = _claim_rows(ds)
+    for slug, c, extra in rows:
+        out |= {f"rm_v_{slug}": c.verdict, f"rm_c_{slug}": c.ours, f"rm_c_{slug}_lo": c.lower,
+                f"rm_c_{slug}_hi": c.upper, **extra}
+    counts = verdict_counts(claims_dataset([c for _, c, _ in rows], chapter="remedies")) if rows else {}
+    out |= {"rm_n_claims": len(rows), "rm_n_agrees": counts.get(AGREES, 0),
+            "rm_n_disagrees": counts.get(DISAGREES, 0), "rm_n_cannot_tell": counts.get(CANNOT_TELL, 0)}
+    return out
+
+
+def _setting(ds: xr.Dataset, kind: str, name: str, default: Any = "–") -> Any:
+    """Setting ``name`` of the first remedy of ``kind`` (its spec's value or the remedy's default)."""
+    from ..jobs.remedies import parse  # torch-free
+    same = _of(ds, kind)
+    return parse(same[0])[1][name] if same else default
+
+
+def profile_text(ds: xr.Dataset) -> str:
+    """The Markdown sentence that opens the chapter: what ran, at which scale, how long it took."""
+    a = ds.attrs
+    n = ds.sizes["remedy"]
+    n_seeds = int(a.get("n_seeds", 0))
+    return (f"**Profile `{a.get('profile', '')}`.** {a.get('model', '')} on {a.get('dataset', '')} "
+            f"({a.get('train_per_class', '')} training images per class, the full test set of "
+            f"{int(a.get('n_test', 0)):,} images), {a.get('epochs', '')} epochs, {a.get('optimizer', '')} lr "
+            f"{a.get('lr', '')}, augmentation `{a.get('augment', '')}`; seeds {a.get('seeds', '')} for every remedy. "
+            f"{n - 1} remedies plus the baseline = {n * n_seeds} runs, which took "
+            f"{float(ds['train_minutes']):.1f} minutes when trained (the baseline is chapter 1's cached run when the "
+            f"configuration is the same). Intervals: {a.get('ci_method', '')}, {int(a.get('n_boot', 0))} replicates.")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# tables and the one chart the shared viz cannot colour as the prose says
+
+
+def _fmt(v: float, lo: float, hi: float, signed: bool = False) -> str:
+    f = "{:+.3f}" if signed else "{:.3f}"
+    return f"{f.format(v)} [{f.format(lo)}, {f.format(hi)}]"
+
+
+def tables(ds: xr.Dataset) -> dict[str, Any]:
+    """Every table and chart frame of the notebook.
+
+    ``remedies`` (what each does), ``values`` and ``deltas`` (formatted, 95 % CI), ``stat_deltas``
+    (long: remedy × statistic change with bounds and direction), ``classes`` (long: remedy × class,
+    hardest class first, with the verdict), ``groups`` (long: remedy × group), ``hurt`` (the classes
+    each remedy measurably hurts / helps).
+    """
+    import pandas as pd
+
+    specs = _specs(ds)
+    all_specs = [str(s) for s in ds["remedy"].values]
+    order = [int(i) for i in np.argsort(ds["difficulty_rank"].values)]
+    names = [str(c) for c in ds["class_name"].values]
+    verdict = {s: [str(v) for v in ds["verdict"].sel(remedy=s).values] for s in specs}
+    out: dict[str, Any] = {"remedies": pd.DataFrame(
+        {"remedy": all_specs, "what it does": [str(d) for d in ds["description"].values]}).set_index("remedy")}
+    out["values"] = pd.DataFrame(
+        [{"remedy": s, **{t: _fmt(*_triple(ds, st, remedy=s)) for st, t in STAT_TITLES.items()}} for s in all_specs]
+    ).set_index("remedy")
+    out["deltas"] = pd.DataFrame(
+        [{"remedy": s, **{f"Δ {t}": _fmt(*_triple(ds, f"delta_{st}", remedy=s), signed=True)
+                          for st, t in STAT_TITLES.items()}} for s in specs]).set_index("remedy")
+    rows = []
+    for s in specs:
+        for st, t in STAT_TITLES.items():
+            v, lo, hi = _triple(ds, f"delta_{st}", remedy=s)
+            rows.append({"remedy": s, "statistic": t, "change": v, "lower": lo, "upper": hi,
+                         "direction": direction(lo, hi)})
+    out["stat_deltas"] = pd.DataFrame(rows, columns=["remedy", "statistic", "change", "lower", "upper", "direction"])
+    ref = str(ds.attrs.get("reference", all_specs[0]))
+    base_acc = ds["accuracy"].sel(remedy=ref).values
+    rows = []
+    for s in specs:
+        for i in order:
+            v, lo, hi = _triple(ds, "delta_accuracy", remedy=s, label=ds["label"].values[i])
+            rows.append({"remedy": s, "class": names[i], "Δ accuracy": v, "lower": lo, "upper": hi,
+                         "baseline accuracy": float(base_acc[i]), "difficulty": str(ds["difficulty"].values[i]),
+                         "verdict": verdict[s][i]})
+    out["classes"] = pd.DataFrame(rows, columns=["remedy", "class", "Δ accuracy", "lower", "upper",
+                                                 "baseline accuracy", "difficulty", "verdict"])
+    rows = []
+    for s in specs:
+        for g in [str(x) for x in ds["group"].values]:
+            v, lo, hi = _triple(ds, "delta_group", remedy=s, group=g)
+            rows.append({"remedy": s, "group": g, "Δ accuracy": v, "lower": lo, "upper": hi,
+                         "direction": direction(lo, hi)})
+    out["groups"] = pd.DataFrame(rows, columns=["remedy", "group", "Δ accuracy", "lower", "upper", "direction"])
+
+    def listed(s: str, word: str) -> str:
+        return ", ".join(names[i] for i in order if verdict[s][i] == word) or "none"
+
+    out["hurt"] = pd.DataFrame(
+        [{"remedy": s, "classes hurt": listed(s, "hurt"), "classes helped": listed(s, "helped")} for s in specs],
+        columns=["remedy", "classes hurt", "classes helped"]).set_index("remedy")
+    return out
+
+
+def class_forest(frame: Any, **kwargs: Any) -> Any:
+    """:func:`fairnotes.viz.forest` of ``tables(ds)["classes"]``, one panel per remedy, coloured by verdict with
+    :data:`VERDICT_COLOURS` (hurt red, helped blue, unclear grey) whatever verdicts occur.
+
+    ``viz.forest`` picks colours from the default palette in the order the values sort, which drew
+    "hurt" orange; this sets an explicit scale on its layers.
+    """
+    import altair as alt
+
+    from .. import viz
+    opts = dict(facet="remedy", columns=3, title="Per-class change in test accuracy, remedy − baseline (95% CI)",
+                tooltip=["remedy", "class", "Δ accuracy", "lower", "upper", "baseline accuracy", "difficulty"])
+    chart = viz.forest(frame, "Δ accuracy", "class", "lower", "upper", color="verdict", **{**opts, **kwargs})
+    scale = alt.Scale(domain=list(VERDICT_COLOURS), range=list(VERDICT_COLOURS.values()))
+    layered = getattr(chart, "spec", chart)
+    for layer in getattr(layered, "layer", []):
+        enc = getattr(layer, "encoding", alt.Undefined)
+        colour = getattr(enc, "color", alt.Undefined) if enc is not alt.Undefined else alt.Undefined
+        if colour is not alt.Undefined:
+            enc.color = alt.Color("verdict:N", title="verdict", scale=scale)
+    return chart

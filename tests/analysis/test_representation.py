@@ -1,0 +1,383 @@
+"""The representation chapter's analysis on small hand-made head results, against independent oracles."""
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from scipy import stats
+from sklearn.metrics import recall_score
+
+from fairnotes import data, results
+from fairnotes.analysis import AGREES, CANNOT_TELL, DISAGREES, ParamError
+from fairnotes.analysis import representation as chapter
+
+ROOT = Path(__file__).resolve().parents[2]
+K, PER_CLASS = 5, 20
+NAMES = ["a", "b", "c", "d", "e"]
+BASE = np.array([0.95, 0.85, 0.70, 0.55, 0.40])
+# per head: (family, param, per-class accuracy); accuracies are multiples of 1/20, exact by construction
+HEADS = {
+    "linear": ("linear", math.nan, BASE),
+    "crt": ("crt", math.nan, np.array([0.90, 0.85, 0.75, 0.60, 0.45])),
+    "knn(k=3)": ("knn", 3.0, np.array([0.90, 0.85, 0.75, 0.65, 0.55])),
+    "ncm": ("ncm", math.nan, np.array([0.90, 0.80, 0.75, 0.50, 0.45])),
+    "classifier": ("classifier", math.nan, BASE),
+    # τ = 0 and τ = 2 rank the classes backwards: only τ = 1 may count towards W
+    "tau_norm(tau=0)": ("tau_norm", 0.0, BASE[::-1]),
+    "tau_norm(tau=1)": ("tau_norm", 1.0, np.array([0.95, 0.80, 0.70, 0.60, 0.45])),
+    "tau_norm(tau=2)": ("tau_norm", 2.0, BASE[::-1]),
+}
+SEED_SHIFT = {0: np.zeros(K), 1: np.array([-0.05, 0, 0, 0, 0.05]), 2: np.array([0, 0.05, 0, -0.05, 0])}
+NORMS = np.array([1.0, 1.3, 0.9, 1.1, 1.2])
+
+
+def _predict(acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Targets and predictions with exactly ``acc[c]`` of class ``c`` right (the rest called c + 1)."""
+    target = np.repeat(np.arange(K), PER_CLASS)
+    pred = target.copy()
+    for c in range(K):
+        idx = np.flatnonzero(target == c)
+        wrong = idx[int(round(acc[c] * PER_CLASS)):]
+        pred[wrong] = (c + 1) % K
+    return target, pred
+
+
+def _heads_result(seed: int, heads=HEADS, norms=NORMS, n_train=500) -> xr.Dataset:
+    """One seed's heads as :func:`fairnotes.heads.evaluate_heads` returns them (the variables read here)."""
+    preds, accs = [], []
+    for fam, _, acc in heads.values():
+        target, pred = _predict(np.clip(acc + SEED_SHIFT[seed % 3], 0, 1))
+        preds.append(pred)
+        accs.append(recall_score(target, pred, average=None, labels=np.arange(K)))
+    preds, accs = np.array(preds), np.array(accs)
+    ds = xr.Dataset({"prediction": (("head", "sample"), preds), "target": ("sample", target),
+                     "accuracy": (("head", "label"), accs),
+                     "overall_accuracy": ("head", (preds == target).mean(1)),
+                     "balanced_accuracy": ("head", accs.mean(1))},
+                    coords={"head": list(heads), "head_family": ("head", [v[0] for v in heads.values()]),
+                            "head_param": ("head", [v[1] for v in heads.values()]), "label": np.arange(K),
+                            "class_name": ("label", NAMES), "sample": np.arange(K * PER_CLASS)})
+    if norms is not None:
+        ds["weight_norm"] = ("label", norms)
+    ds.attrs["n_train"] = n_train
+    return ds
+
+
+def _etf_run(seed: int) -> xr.Dataset:
+    target, pred = _predict(np.clip(np.array([0.90, 0.80, 0.70, 0.60, 0.50]) + SEED_SHIFT[seed], 0, 1))
+    return xr.Dataset({"prediction": ("sample", pred), "target": ("sample", target)})
+
+
+PRETRAINED = {h: HEADS[h] for h in ("linear", "crt", "knn(k=3)", "ncm")}
+LT_NORMS = np.array([2.0, 1.5, 1.6, 1.1, 0.8])
+
+
+def _settings(etf: bool = True) -> dict[str, xr.Dataset]:
+    seeds = [0, 1, 2]
+    trained = chapter.stack_heads([_heads_result(s) for s in seeds], seeds,
+                                  etf=[_etf_run(s) for s in seeds] if etf else None, dataset="toy", backbone="cnn")
+    pre = chapter.stack_heads([_heads_result(0, heads=PRETRAINED, norms=None)], [0], dataset="toy",
+                              backbone="lite0", pretrained=True)
+    return {"toy / cnn": trained, "toy / lite0 (pretrained, frozen)": pre}
+
+
+def _summarize(etf: bool = True, **kw) -> xr.Dataset:
+    settings = _settings(etf)
+    lt = _heads_result(0, norms=LT_NORMS, n_train=int(data.long_tail_counts(100, 10.0, K).sum()))
+    return chapter.summarize(settings, main="toy / cnn", taus=(0.0, 1.0, 2.0), n_boot=200, long_tail=lt,
+                             long_tail_balanced=settings["toy / cnn"], long_tail_n_max=100, long_tail_ratio=10.0,
+                             **kw)
+
+
+@pytest.fixture(scope="module")
+def ds() -> xr.Dataset:
+    return _summarize()
+
+
+def _oracle_acc(head: str, seeds=(0, 1, 2)) -> np.ndarray:
+    """Seed-mean per-class accuracy by sklearn's recall."""
+    per_seed = []
+    for s in seeds:
+        target, pred = _predict(np.clip(HEADS[head][2] + SEED_SHIFT[s], 0, 1)) if head in HEADS else \
+            (_etf_run(s)["target"].values, _etf_run(s)["prediction"].values)
+        per_seed.append(recall_score(target, pred, average=None))
+    return np.mean(per_seed, axis=0)
+
+
+# ------------------------------------------------------------------------------------------ params
+
+
+def test_params_defaults_match_the_notebook():
+    from fairnotes.runner import parameters
+    cell = {k: v["default"] for k, v in parameters("representation", ROOT).items()}
+    p = chapter.Params()
+    assert set(cell) == set(chapter.Params.names())
+    for k, v in cell.items():
+        got = getattr(p, k)
+        assert (list(got) if isinstance(got, tuple) else got) == v, k
+    assert chapter.Params.from_mapping(cell) == p
+
+
+def test_wrong_type_names_the_parameter():
+    with pytest.raises(ParamError, match="'seeds'"):
+        chapter.Params.from_mapping({"seeds": 0.5})
+    with pytest.raises(ParamError, match="'epochs'"):
+        chapter.Params.from_mapping({"epochs": "4"})
+    p = chapter.Params.from_mapping({"epochs": 2, "taus": [0, 1], "train_per_class": None})
+    assert p.epochs == 2 and p.taus == (0.0, 1.0) and p.train_per_class is None
+
+
+def test_module_imports_without_torch():
+    code = "import sys, fairnotes.analysis.representation as r; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# ------------------------------------------------------------------------------------------ pieces
+
+
+def test_stack_heads_appends_the_etf_twin_and_checks_targets():
+    sw = _settings()["toy / cnn"]
+    assert sw["prediction"].dims == ("head", "seed", "sample")
+    assert list(sw["head"].values) == list(HEADS) + [chapter.ETF_HEAD]
+    assert str(sw["head_family"].sel(head=chapter.ETF_HEAD).values) == "etf"
+    np.testing.assert_array_equal(sw["prediction"].sel(head=chapter.ETF_HEAD, seed=1), _etf_run(1)["prediction"])
+    np.testing.assert_allclose(sw["weight_norm"], NORMS)
+    bad = _etf_run(0)
+    bad["target"] = ("sample", bad["target"].values[::-1])
+    with pytest.raises(ValueError, match="same test images"):
+        chapter.stack_heads([_heads_result(0)], [0], etf=[bad])
+
+
+@pytest.mark.parametrize("taus, tau", [((0.0, 0.5, 1.0, 1.5, 2.0), 1.0), ((0.0, 1.0), 1.0), ((0.0, 0.5), 0.5),
+                                       ((2.0, 0.0, 1.5, 0.5), 1.5), ((0.5,), 0.5)])
+def test_one_tau_norm_head_counts_for_agreement(taus, tau):
+    assert chapter.chosen_tau(taus) == tau
+    heads = ["classifier", "knn(k=3)"] + [f"tau_norm(tau={t:g})" for t in taus]
+    fam = ["classifier", "knn"] + ["tau_norm"] * len(taus)
+    got = chapter.distinct_heads(heads, fam, [math.nan, 3.0, *taus], taus)
+    assert got == ["classifier", "knn(k=3)", f"tau_norm(tau={tau:g})"]
+
+
+# ------------------------------------------------------------------------------------------ summarize
+
+
+def test_gaps_and_paired_deltas_match_sklearn(ds):
+    s = ds.sel(setting="toy / cnn")
+    ref = _oracle_acc("classifier")
+    for h in list(HEADS) + [chapter.ETF_HEAD]:
+        acc = _oracle_acc(h)
+        gap = acc.max() - acc.min()
+        assert np.isclose(float(s["gap"].sel(head=h)), gap), h
+        assert np.isclose(float(s["worst"].sel(head=h)), acc.min()), h
+        assert str(s["worst_class"].sel(head=h).values) == NAMES[acc.argmin()]
+        assert float(s["gap_lower"].sel(head=h)) <= gap <= float(s["gap_upper"].sel(head=h))
+        d = float(s["delta_gap"].sel(head=h))
+        assert np.isclose(d, gap - (ref.max() - ref.min())), h
+        assert float(s["delta_gap_lower"].sel(head=h)) <= d + 1e-12
+        assert d - 1e-12 <= float(s["delta_gap_upper"].sel(head=h))
+        assert np.isclose(float(s["delta_mean"].sel(head=h)), acc.mean() - ref.mean())
+    # the linear probe equals the classifier on every seed and image: a paired delta of exactly zero
+    lin = s.sel(head="linear")
+    assert float(lin["delta_gap_lower"]) == float(lin["delta_gap_upper"]) == 0.0
+    assert str(s["reference"].values) == "classifier"
+
+
+def test_pretrained_deltas_are_against_the_linear_probe(ds):
+    s = ds.sel(setting="toy / lite0 (pretrained, frozen)")
+    assert str(s["reference"].values) == "linear"
+    assert list(s["head"].values[s["present"].values]) == list(PRETRAINED)
+    acc = {h: recall_score(*_predict(PRETRAINED[h][2]), average=None) for h in PRETRAINED}
+    gap = {h: a.max() - a.min() for h, a in acc.items()}
+    assert np.isclose(float(s["delta_gap"].sel(head="knn(k=3)")), gap["knn(k=3)"] - gap["linear"])
+    assert np.isnan(float(s["gap"].sel(head="classifier")))
+    assert np.isnan(float(s["rho_norm_accuracy"]))
+
+
+def test_kendall_w_over_distinct_heads_matches_mean_spearman_identity(ds):
+    s = ds.sel(setting="toy / cnn")
+    raters = [h for h in list(HEADS) + [chapter.ETF_HEAD] if h not in ("tau_norm(tau=0)", "tau_norm(tau=2)")]
+    assert list(s["head"].values[s["in_agreement"].values]) == raters
+    acc = np.array([_oracle_acc(h, seeds=(0,)) for h in raters])
+    m = len(raters)
+    rho = stats.spearmanr(acc.T).statistic
+    mean_rho = rho[~np.eye(m, dtype=bool)].mean()
+    # with no ties within a rater, W = (1 + (m - 1) * mean Spearman) / m
+    assert all(len(set(a)) == K for a in acc)
+    assert np.isclose(float(s["kendall_w"]), (1 + (m - 1) * mean_rho) / m)
+    assert int(s["n_heads_agreement"]) == m
+    assert float(s["kendall_w_lower"]) <= float(s["kendall_w"]) <= float(s["kendall_w_upper"])
+
+
+def test_norm_correlations_match_scipy_with_fisher_intervals(ds):
+    s = ds.sel(setting="toy / cnn")
+    acc0 = _oracle_acc("classifier", seeds=(0,))
+    rho = stats.spearmanr(NORMS, acc0).statistic
+    assert np.isclose(float(s["rho_norm_accuracy"]), rho)
+    z, se = math.atanh(rho), math.sqrt((1 + rho ** 2 / 2) / (K - 3))
+    assert np.isclose(float(s["rho_norm_accuracy_lower"]), math.tanh(z - stats.norm.ppf(0.975) * se))
+    counts = np.array([100, 56, 32, 18, 10])  # 100 · 10^(-c/4), rounded: the hand-worked long tail
+    np.testing.assert_array_equal(ds["train_images_long_tail"], counts)
+    assert int(ds["n_train_long_tail"]) == counts.sum() == int(ds["n_train_long_tail_seen"])
+    assert np.isclose(float(ds["rho_long_tail_frequency"]), stats.spearmanr(LT_NORMS, counts).statistic)
+    assert np.isclose(float(ds["rho_long_tail_accuracy"]), stats.spearmanr(LT_NORMS, acc0).statistic)
+    np.testing.assert_allclose(ds["accuracy_balanced"], acc0)
+    np.testing.assert_allclose(ds["norm_balanced"], NORMS)
+
+
+def test_long_tail_counts_come_from_the_data_module(monkeypatch):
+    monkeypatch.setattr(data, "long_tail_counts", lambda n, r, k: np.arange(k)[::-1] + 1)
+    got = _summarize()
+    np.testing.assert_array_equal(got["train_images_long_tail"], [5, 4, 3, 2, 1])
+    assert int(got["n_train_long_tail"]) == 15
+
+
+def test_long_tail_head_table(ds):
+    acc = ds["long_tail_accuracy"]
+    assert np.isclose(float(acc.sel(head="classifier")), BASE.mean())
+    assert np.isnan(float(acc.sel(head=chapter.ETF_HEAD)))
+    g = chapter.glue_values(ds)
+    assert g["lt_best_tau_head"] == "tau_norm(tau=1)"
+    assert np.isclose(g["lt_best_tau_acc"], HEADS["tau_norm(tau=1)"][2].mean())
+
+
+def test_saves_and_reloads(ds, tmp_path):
+    back = results.load(results.save(ds, tmp_path / "a.nc"))
+    assert list(back["head"].values) == list(ds["head"].values)
+    assert list(chapter.claims(back)["verdict"].values) == list(chapter.claims(ds)["verdict"].values)
+    assert chapter.glue_values(back) == chapter.glue_values(ds)
+
+
+# ------------------------------------------------------------------------------------------ claims
+
+
+def _set(ds: xr.Dataset, var: str, values: tuple[float, float, float], **at) -> xr.Dataset:
+    ds = ds.copy(deep=True)
+    for name, v in zip((var, f"{var}_lower", f"{var}_upper"), values):
+        if at:
+            ds[name].loc[at] = v
+        else:
+            ds[name] = v
+    return ds
+
+
+MAIN = {"setting": "toy / cnn"}
+CASES = {
+    "cui.knn_keeps_gap": ("delta_gap", MAIN | {"head": "knn(k=3)"},
+                          {AGREES: (0.01, -0.02, 0.04), DISAGREES: (-0.2, -0.3, -0.1), CANNOT_TELL: (-0.04, -0.09, 0.01)}),
+    "cui.etf_keeps_gap": ("delta_gap", MAIN | {"head": chapter.ETF_HEAD},
+                          {AGREES: (0.0, -0.05, 0.05), DISAGREES: (0.2, 0.06, 0.3), CANNOT_TELL: (0.05, 0.0, 0.1)}),
+    "cui.retrain_keeps_gap": ("delta_gap", MAIN | {"head": "linear"},
+                              {AGREES: (0.0, -0.01, 0.01), DISAGREES: (-0.1, -0.15, -0.06),
+                               CANNOT_TELL: (-0.05, -0.1, 0.0)}),
+    "cui.heads_agree": ("kendall_w", MAIN, {AGREES: (0.9, 0.8, 0.95), DISAGREES: (0.5, 0.4, 0.6),
+                                            CANNOT_TELL: (0.7, 0.6, 0.8)}),
+    "cui.norms_do_not_explain": ("rho_norm_accuracy", MAIN, {AGREES: (0.1, -0.3, 0.4), DISAGREES: (0.9, 0.6, 0.97),
+                                                             CANNOT_TELL: (0.4, -0.2, 0.8)}),
+    "kang.norms_track_frequency": ("rho_long_tail_frequency", {}, {AGREES: (0.8, 0.3, 0.95),
+                                                                   DISAGREES: (-0.8, -0.95, -0.3),
+                                                                   CANNOT_TELL: (0.2, -0.4, 0.7)}),
+}
+
+
+@pytest.mark.parametrize("claim", list(CASES))
+@pytest.mark.parametrize("verdict", [AGREES, DISAGREES, CANNOT_TELL])
+def test_each_claim_reaches_each_verdict(ds, claim, verdict):
+    var, at, cases = CASES[claim]
+    found = chapter.claims(_set(ds, var, cases[verdict], **at))
+    c = found.sel(claim=claim)
+    assert str(c["verdict"].values) == verdict
+    assert np.isclose(float(c["ours"]), cases[verdict][0])
+    assert str(c["section"].values) in (ROOT / "book" / "representation.md").read_text()
+
+
+def test_claims_on_the_synthetic_data(ds):
+    found = chapter.claims(ds)
+    assert list(found["claim"].values) == list(CASES)
+    # the linear probe equals the classifier here: Δgap = 0 with a zero-width paired interval
+    assert str(found["verdict"].sel(claim="cui.retrain_keeps_gap").values) == AGREES
+    assert (found["chapter"].values == "representation").all()
+
+
+def test_without_etf_there_is_no_etf_claim():
+    found = chapter.claims(_summarize(etf=False))
+    assert "cui.etf_keeps_gap" not in list(found["claim"].values)
+    assert math.isnan(chapter.glue_values(_summarize(etf=False))["d_etf"])
+
+
+# ------------------------------------------------------------------------------------------ glue, tables
+
+
+def test_glue_values_cover_the_notebook(ds):
+    text = (ROOT / "book" / "representation.md").read_text()
+    used = set(re.findall(r"\{glue:text\}`([A-Za-z0-9_]+)", text))
+    g = chapter.glue_values(ds)
+    assert used and used <= set(g), sorted(used - set(g))
+    for cid in chapter.claims(ds)["claim"].values:
+        assert f"verdict_{str(cid).replace('.', '_')}" in g
+    assert g["rep_min_head"] == "knn(k=3)"  # smallest gap: 0.90 - 0.55 on seed 0, the seeds' mean alike
+    assert np.isclose(g["rep_classifier_gap"], np.ptp(_oracle_acc("classifier")))
+
+
+def test_tables_and_frames(ds):
+    ht = chapter.head_tables(ds)
+    assert list(ht) == ["toy / cnn", "toy / lite0 (pretrained, frozen)"]
+    assert list(ht["toy / cnn"].index) == list(HEADS) + [chapter.ETF_HEAD]
+    assert "Δgap vs classifier [paired 95% CI]" in ht["toy / cnn"].columns
+    assert "Δgap vs linear probe [paired 95% CI]" in ht["toy / lite0 (pretrained, frozen)"].columns
+    t = chapter.tables(ds)
+    assert set(t) >= {"agreement", "long_tail_heads", "ours_accuracy", "kang"}
+    f = chapter.chart_frames(ds)
+    assert "classifier" not in set(f["delta_gap"]["head"])
+    assert len(f["norms"]) == 2 * K
+
+
+# ------------------------------------------------------------------------------------------ job configs
+
+
+def test_compute_builds_the_notebooks_job_configs(monkeypatch):
+    """The analysis asks for exactly the jobs the notebook asked for (so the job cache is shared)."""
+    from dataclasses import replace
+
+    from fairnotes.jobs import probe, sweep, train
+    asked = []
+
+    def on_run(cfg, *, knn_k, taus, seed):
+        asked.append(("probe", cfg.key(), knn_k, tuple(taus), seed))
+        return _heads_result(seed % 3, norms=LT_NORMS if cfg.train_imbalance else NORMS)
+
+    def on_pretrained(model, name, *, train_per_class, knn_k):
+        asked.append(("pretrained", model, name, train_per_class, knn_k))
+        return _heads_result(0, heads=PRETRAINED, norms=None)
+
+    def cached(job, cfg):
+        asked.append(("etf", cfg.key()))
+        return _etf_run(cfg.seed % 3)
+
+    monkeypatch.setattr(probe, "on_run", on_run)
+    monkeypatch.setattr(probe, "on_pretrained", on_pretrained)
+    monkeypatch.setattr(results, "cached", cached)
+    p = chapter.Params(datasets=("digits",), backbones=("cnn:width=8",), seeds=(0, 1), n_boot=20, taus=(0.0, 1.0),
+                       knn_k=3, long_tail_dataset="digits", long_tail_ratio=5.0, pretrained_train_per_class=5)
+    out = chapter._compute(p)
+
+    # the old notebook's own construction, written out
+    base = train.TrainConfig(dataset="digits", model="mlp", epochs=30, batch_size=128, optimizer="adamw", lr=0.002,
+                             weight_decay=0.05, augment="crop", train_per_class=None, profile="laptop")
+    want = []
+    for seed in (0, 1):
+        cfg = sweep.configs(base, models=["cnn:width=8"], seeds=[seed])[0]
+        want += [("probe", cfg.key(), 3, (0.0, 1.0), seed), ("etf", replace(cfg, head="etf", progress=False).key())]
+    want.append(("pretrained", "efficientnet_lite0", "digits", 5, 3))
+    lt = replace(sweep.configs(base, models=["cnn:width=8"], seeds=[0])[0], train_imbalance=5.0, train_per_class=1000)
+    want.append(("probe", lt.key(), 3, (0.0, 1.0), 0))
+    assert asked == want
+    assert int(out["n_train_long_tail"]) == int(data.long_tail_counts(1000, 5.0, K).sum())
+    assert lt.key() in out.attrs["jobs"]["train"]
+    assert len(out.attrs["jobs"]["probe.heads"]) == 4
