@@ -15,6 +15,12 @@ __all__ = ["by_model", "paired_deltas", "STATS", "DELTA_STATS"]
 STATS = ("mean", "best", "worst", "gap", "std", "cv", "gini", "worst_k_mean", "min_max_ratio")
 
 
+WORST_MIN = 3  # worst_k_mean averages at least 3 classes ("the worst 10 %" of 10 classes is not one class)
+CI_METHOD = ("bias-corrected t-interval from two bootstraps: test images resampled within each true class, and "
+             "training seeds resampled (variance x S/(S-1)); Welch-Satterthwaite degrees of freedom "
+             "(fairnotes.metrics._resample.two_source_interval)")
+
+
 def by_model(sweep: xr.Dataset, *, n_boot: int = 1000, n_sim: int = 2000, confidence: float = 0.95,
              worst_fraction: float = 0.1, seed: int = 0) -> xr.Dataset:
     """Per model: seed-averaged per-class accuracy with CIs, disparity statistics with CIs,
@@ -22,35 +28,40 @@ def by_model(sweep: xr.Dataset, *, n_boot: int = 1000, n_sim: int = 2000, confid
 
     Returns dims ``model`` and ``label`` (and ``seed``):
 
-    - ``accuracy``, ``accuracy_lower``, ``accuracy_upper``, ``accuracy_seed_std`` (model × label):
-      :func:`~fairnotes.metrics.per_class_over_seeds` — CIs from resampling test images;
+    - ``accuracy``, ``accuracy_lower``, ``accuracy_upper``, ``accuracy_seed_std`` (model × label);
     - ``accuracy_by_seed`` (model × seed × label);
     - each of :data:`STATS` (model) computed on the seed-averaged accuracy, with
-      ``<stat>_lower``/``<stat>_upper`` from the same bootstrap replicates; ``best_class``,
-      ``worst_class``;
+      ``<stat>_lower``/``<stat>_upper``; ``best_class``, ``worst_class``;
     - ``noise_p_value``, ``noise_observed``, ``noise_null_upper`` (model × seed): is each
       model's spread of per-class accuracy (std) larger than binomial noise at equal accuracy?
     - ``seed_kendall_w``, ``seed_p_value`` (model): agreement of the seeds' class rankings;
     - ``overall_accuracy`` (mean over seeds), ``overall_accuracy_std``, ``n_params``.
+
+    Intervals (:data:`CI_METHOD`) cover both the test images and the training seeds; their coverage is
+    checked by simulation (``tests/metrics/test_coverage.py``). ``worst_k_mean`` averages at least
+    :data:`WORST_MIN` classes.
     """
+    from .metrics._resample import replicate_accuracy, stat_intervals
+
     y_true = sweep["target"].values.astype(np.int64)
     labels = sweep["label"].values
     names = list(sweep["class_name"].values)
-    alpha = 1 - confidence
+    n_seeds = int(sweep.sizes["seed"])
+    support = np.bincount(y_true, minlength=int(labels.max()) + 1)[labels]
     parts = []
     for m in sweep["model"].values:
         pred = sweep["prediction"].sel(model=m).values.astype(np.int64)
-        pc = per_class_over_seeds(y_true, pred, labels=labels, class_names=names, n_boot=n_boot,
-                                  confidence=confidence, seed=seed, keep_replicates=True)
-        point = disparity(pc, worst_fraction=worst_fraction)
-        reps = disparity(pc["accuracy_replicates"].assign_coords(class_name=pc["class_name"]),
-                         worst_fraction=worst_fraction)
-        out = pc[["accuracy", "accuracy_lower", "accuracy_upper", "accuracy_seed_std", "accuracy_by_seed"]]
+        pc = per_class_over_seeds(y_true, pred, labels=labels, class_names=names, n_boot=1, seed=seed)
+        obs, by_img, by_seed = replicate_accuracy(y_true, (pred == y_true)[None], n_boot=n_boot, seed=seed)
+        iv = stat_intervals(obs[0], by_img[:, 0], by_seed[:, 0], n_seeds=n_seeds, worst_fraction=worst_fraction,
+                            worst_min=WORST_MIN, confidence=confidence, support=support)
+        out = pc[["accuracy", "accuracy_seed_std", "accuracy_by_seed"]]
         out = out.assign_coords(seed=sweep["seed"].values)
+        out["accuracy_lower"], out["accuracy_upper"] = ("label", iv["accuracy"][1]), ("label", iv["accuracy"][2])
+        point = disparity(pc, worst_fraction=worst_fraction, worst_min=WORST_MIN)
         for stat in STATS:
             out[stat] = point[stat]
-            lo, hi = reps[stat].quantile([alpha / 2, 1 - alpha / 2], dim="replicate").values
-            out[f"{stat}_lower"], out[f"{stat}_upper"] = lo, hi
+            out[f"{stat}_lower"], out[f"{stat}_upper"] = float(iv[stat][1]), float(iv[stat][2])
         out["best_class"], out["worst_class"] = point["best_class"], point["worst_class"]
         nf = [noise_floor(y_true, p, labels=labels, n_sim=n_sim, seed=seed) for p in pred]
         out["noise_p_value"] = ("seed", [float(r["p_value"]) for r in nf])
@@ -69,8 +80,9 @@ def by_model(sweep: xr.Dataset, *, n_boot: int = 1000, n_sim: int = 2000, confid
         else sweep["overall_accuracy"].isel(seed=0) * np.nan
     if "n_params" in sweep:
         res["n_params"] = sweep["n_params"]
-    res.attrs = {"confidence": confidence, "n_boot": n_boot, "n_sim": n_sim, "worst_fraction": worst_fraction,
-                 "n_test": int(len(y_true)), "n_seeds": int(sweep.sizes["seed"]), **sweep.attrs}
+    res.attrs = {**sweep.attrs, "confidence": confidence, "n_boot": n_boot, "n_sim": n_sim,
+                 "worst_fraction": worst_fraction, "worst_min": WORST_MIN, "n_test": int(len(y_true)),
+                 "n_seeds": n_seeds, "ci_method": CI_METHOD}
     return res
 
 
@@ -85,7 +97,7 @@ def paired_deltas(sweep: xr.Dataset, *, dim: str = "remedy", reference: str | No
     ``sweep`` holds ``prediction`` (``dim`` × seed × sample) and ``target`` (sample); seed ``s`` of
     every entry must be comparable with seed ``s`` of the reference (same training subset and
     initial weights, as :func:`fairnotes.jobs.remedies.run` arranges). ``groups`` names sets of
-    labels (e.g. ``{"hard third": [6, 4, 2], "easy third": [1, 8, 5]}``).
+    labels (e.g. ``{"hard": [6, 4, 2], "easy": [1, 8, 5]}``).
 
     Returns dims ``dim``, ``label`` (and ``group``):
 
@@ -98,13 +110,11 @@ def paired_deltas(sweep: xr.Dataset, *, dim: str = "remedy", reference: str | No
       ``delta_<stat>`` with bounds;
     - ``delta_group`` (dim × group): mean ``delta_accuracy`` over each group's labels, with bounds.
 
-    Intervals: percentile bootstrap with ``n_boot`` replicates, each resampling the seeds (with
-    replacement; an entry and its reference keep the same seeds) *and* the test images within each
-    true class (the same images for entry and reference). With few seeds the seed part is coarse
-    (3 seeds allow 10 distinct multisets), so the bounds are approximate.
+    Intervals: :data:`CI_METHOD`, applied to the paired differences (the same resampled seeds and test
+    images for an entry and its reference).
     """
     from .metrics._disparity import disparity_stats
-    from .metrics._resample import within_class_counts
+    from .metrics._resample import replicate_accuracy, two_source_interval
 
     names = [str(v) for v in sweep[dim].values]
     ref = names[0] if reference is None else str(reference)
@@ -114,39 +124,33 @@ def paired_deltas(sweep: xr.Dataset, *, dim: str = "remedy", reference: str | No
     y = sweep["target"].values.astype(np.int64)
     pred = sweep["prediction"].transpose(dim, "seed", "sample").values.astype(np.int64)
     labels = sweep["label"].values
-    k, (r, s, n) = len(labels), pred.shape
-    hit = (pred == y).reshape(r * s, n).astype(np.float64)
-    w = within_class_counts(y, n_boot, seed)
-    sizes = np.bincount(y, minlength=k).astype(float)
-    acc_obs = np.stack([hit[:, y == c].mean(axis=1) for c in labels], axis=-1).reshape(r, s, k)
-    acc_b = np.stack([w[:, y == c] @ hit[:, y == c].T / sizes[c] for c in labels], axis=-1)  # (B, R*S, K)
-    acc_b = acc_b.reshape(n_boot, r, s, k)
-    s_idx = np.random.default_rng([seed, 1]).integers(0, s, size=(n_boot, s))
-    reps = np.take_along_axis(acc_b, s_idx[:, None, :, None], axis=2).mean(axis=2)  # (B, R, K)
-    obs = acc_obs.mean(axis=1)  # (R, K)
-    q = [(1 - confidence) / 2, 1 - (1 - confidence) / 2]
+    r, s, n = pred.shape
+    obs, by_img, by_seed = replicate_accuracy(y, pred == y, n_boot=n_boot, seed=seed)  # (R, K), (B, R, K) x2
 
-    def bounds(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        lo, hi = np.quantile(x, q, axis=0)
-        return lo, hi
+    def iv(o: np.ndarray, bi: np.ndarray, bs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return two_source_interval(o, bi, bs, n_seeds=s, confidence=confidence)
+
+    def minus_ref(a: np.ndarray, axis: int) -> np.ndarray:
+        return a - np.take(a, [r0], axis=axis)
 
     out = xr.Dataset(coords={dim: names, "label": labels, "class_name": ("label", sweep["class_name"].values)})
     ldims = (dim, "label")
     out["accuracy"] = (ldims, obs, {"description": "per-class accuracy, mean over seeds"})
-    d_obs, d_reps = obs - obs[r0], reps - reps[:, r0:r0 + 1]
-    lo, hi = bounds(d_reps)
+    d_obs, d_img, d_seed = minus_ref(obs, 0), minus_ref(by_img, 1), minus_ref(by_seed, 1)
+    lo, hi = iv(d_obs, d_img, d_seed)
     out["delta_accuracy"] = (ldims, d_obs, {"description": f"per-class accuracy minus {ref}'s, mean over seeds"})
     out["delta_accuracy_lower"], out["delta_accuracy_upper"] = (ldims, lo), (ldims, hi)
     out["hurt"] = (ldims, hi < 0, {"description": "the delta's interval lies wholly below 0"})
     out["helped"] = (ldims, lo > 0, {"description": "the delta's interval lies wholly above 0"})
-    st_obs, _, _ = disparity_stats(obs, worst_fraction)
-    st_rep, _, _ = disparity_stats(reps, worst_fraction)
+    st = [disparity_stats(a, worst_fraction, WORST_MIN)[0] for a in (obs, by_img, by_seed)]
     for stat in DELTA_STATS:
-        out[stat] = (dim, st_obs[stat])
-        out[f"{stat}_lower"], out[f"{stat}_upper"] = ((dim, b) for b in bounds(st_rep[stat]))
-        out[f"delta_{stat}"] = (dim, st_obs[stat] - st_obs[stat][r0], {"description": f"{stat} minus {ref}'s"})
-        out[f"delta_{stat}_lower"], out[f"delta_{stat}_upper"] = (
-            (dim, b) for b in bounds(st_rep[stat] - st_rep[stat][:, r0:r0 + 1]))
+        o, bi, bs = (x[stat] for x in st)
+        lo, hi = iv(o, bi, bs)
+        out[stat] = (dim, o)
+        out[f"{stat}_lower"], out[f"{stat}_upper"] = (dim, lo), (dim, hi)
+        out[f"delta_{stat}"] = (dim, o - o[r0], {"description": f"{stat} minus {ref}'s"})
+        lo, hi = iv(o - o[r0], minus_ref(bi, 1), minus_ref(bs, 1))
+        out[f"delta_{stat}_lower"], out[f"delta_{stat}_upper"] = (dim, lo), (dim, hi)
     if groups:
         gnames = list(groups)
         pos = {int(v): i for i, v in enumerate(labels)}
@@ -154,13 +158,12 @@ def paired_deltas(sweep: xr.Dataset, *, dim: str = "remedy", reference: str | No
         if bad:
             raise ValueError(f"groups {bad} name no labels or labels not in {labels.tolist()}")
         cols = [[pos[int(v)] for v in groups[g]] for g in gnames]
-        g_obs = np.stack([d_obs[:, c].mean(axis=1) for c in cols], axis=-1)
-        g_rep = np.stack([d_reps[:, :, c].mean(axis=2) for c in cols], axis=-1)
+        g = [np.stack([a[..., c].mean(axis=-1) for c in cols], axis=-1) for a in (d_obs, d_img, d_seed)]
         out = out.assign_coords(group=gnames)
-        lo, hi = bounds(g_rep)
-        out["delta_group"] = ((dim, "group"), g_obs, {"description": "mean per-class delta over the group's labels"})
+        lo, hi = iv(*g)
+        out["delta_group"] = ((dim, "group"), g[0], {"description": "mean per-class delta over the group's labels"})
         out["delta_group_lower"], out["delta_group_upper"] = ((dim, "group"), lo), ((dim, "group"), hi)
         out.attrs["groups"] = "; ".join(f"{g}: {', '.join(map(str, groups[g]))}" for g in gnames)
     out.attrs.update(reference=ref, n_boot=int(n_boot), confidence=float(confidence), n_seeds=int(s), n_test=int(n),
-                     ci_method="percentile bootstrap resampling seeds (paired) and test images within class (paired)")
+                     worst_min=WORST_MIN, ci_method=CI_METHOD)
     return out

@@ -26,7 +26,7 @@ STATS: dict[str, tuple[str, str]] = {
     "gini": ("Gini coefficient", "sum_ij |a_i - a_j| / (2 K^2 mean): 0 when all classes are equal, "
              "(K-1)/K when one class has all the accuracy; 0 when every class is at 0"),
     "worst_k_mean": ("mean of the worst classes",
-                     "mean accuracy of the ceil(worst_fraction * K) lowest classes"),
+                     "mean accuracy of the ceil(worst_fraction * K) lowest classes (at least worst_min)"),
     "min_max_ratio": ("worst/best ratio", "worst / best (NaN when best is 0)"),
     "n_classes": ("number of classes", "classes with defined accuracy (support > 0), K"),
 }
@@ -36,7 +36,8 @@ CLASS_STATS: dict[str, tuple[str, str]] = {
 }
 
 
-def disparity(accuracy: xr.Dataset | xr.DataArray | Any, *, worst_fraction: float = 0.1) -> xr.Dataset:
+def disparity(accuracy: xr.Dataset | xr.DataArray | Any, *, worst_fraction: float = 0.1,
+              worst_min: int = 1) -> xr.Dataset:
     """Summaries of how unequal per-class accuracy is.
 
     Parameters
@@ -48,7 +49,10 @@ def disparity(accuracy: xr.Dataset | xr.DataArray | Any, *, worst_fraction: floa
         per class. NaN entries (classes with no support) are skipped.
     worst_fraction : float in (0, 1]
         ``worst_k_mean`` averages the ``ceil(worst_fraction * K)`` lowest classes (at least
-        one), K being the number of non-NaN classes.
+        ``worst_min``, and at most K), K being the number of non-NaN classes.
+    worst_min : int
+        The fewest classes ``worst_k_mean`` averages (the book uses 3, so that "the worst 10 %" of
+        10 classes is not a single class).
 
     Returns
     -------
@@ -71,10 +75,10 @@ def disparity(accuracy: xr.Dataset | xr.DataArray | Any, *, worst_fraction: floa
     da = _as_label_array(accuracy)
     names = _names(da)
     da = da.transpose(..., "label")
-    stats, worst_idx, best_idx = disparity_stats(np.asarray(da.values, dtype=float), worst_fraction)
+    stats, worst_idx, best_idx = disparity_stats(np.asarray(da.values, dtype=float), worst_fraction, worst_min)
     other_dims = [d for d in da.dims if d != "label"]
     coords = {k: v for k, v in da.coords.items() if "label" not in v.dims}
-    out = xr.Dataset(coords=coords, attrs={"worst_fraction": worst_fraction, "std_ddof": 0})
+    out = xr.Dataset(coords=coords, attrs={"worst_fraction": worst_fraction, "worst_min": worst_min, "std_ddof": 0})
     for name, (long_name, desc) in STATS.items():
         out[name] = (other_dims, stats[name], {"long_name": long_name, "description": desc})
     n_valid = stats["n_classes"]
@@ -85,7 +89,8 @@ def disparity(accuracy: xr.Dataset | xr.DataArray | Any, *, worst_fraction: floa
     return out[list(STATS)[:3] + list(CLASS_STATS) + list(STATS)[3:]]
 
 
-def disparity_stats(acc: np.ndarray, worst_fraction: float) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+def disparity_stats(acc: np.ndarray, worst_fraction: float,
+                    worst_min: int = 1) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """All numeric statistics over the last axis of ``acc`` (NaN = absent class).
 
     Returns the statistics (arrays of shape ``acc.shape[:-1]``) and the indices of the worst
@@ -116,7 +121,8 @@ def disparity_stats(acc: np.ndarray, worst_fraction: float) -> tuple[dict[str, n
         gini = np.where((total == 0) & (n > 0), 0.0, gini)
 
         # Round before ceil so that 0.1 * 30 = 3.0000000000000004 gives 3, not 4.
-        k = np.maximum(np.ceil(np.round(worst_fraction * n, 9)).astype(int), 1)
+        k = np.maximum(np.ceil(np.round(worst_fraction * n, 9)).astype(int), np.minimum(max(worst_min, 1), n))
+        k = np.maximum(k, 1)
         csum = np.cumsum(s0, axis=-1)
         worst_k = np.take_along_axis(csum, (k - 1)[..., None], axis=-1)[..., 0] / k
         worst_k = np.where(n > 0, worst_k, np.nan)

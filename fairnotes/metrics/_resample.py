@@ -63,7 +63,8 @@ def replicate_accuracy(y: np.ndarray, hits: np.ndarray, *, n_boot: int,
 
 
 def two_source_interval(observed: np.ndarray, by_images: np.ndarray, by_seeds: np.ndarray, *, n_seeds: int,
-                        confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+                        confidence: float = 0.95, image_var_floor: np.ndarray | None = None
+                        ) -> tuple[np.ndarray, np.ndarray]:
     """A bias-corrected t-interval for a statistic of per-class accuracy, from its two replicate sets.
 
     The statistic's variance is the sum of a test-image part (the variance of ``by_images``) and a
@@ -72,12 +73,15 @@ def two_source_interval(observed: np.ndarray, by_images: np.ndarray, by_seeds: n
     image bootstrap's bias estimate (``2·observed − mean(by_images)``), which removes most of the
     upward bias of max − min. The quantile is Student's t with the Welch–Satterthwaite degrees of
     freedom, ``(v_img + v_seed)² / (v_seed² / (S−1))`` — so three seeds are not treated like thirty.
-    Coverage is checked by simulation in ``tests/metrics/test_coverage.py``.
+    Coverage is checked by simulation in ``tests/metrics/test_coverage.py``. ``image_var_floor`` is a
+    lower bound on the image part (see :func:`stat_intervals`).
     """
     from scipy.stats import t
 
     observed = np.asarray(observed, dtype=float)
     v_img = np.nanvar(by_images, axis=0, ddof=1)
+    if image_var_floor is not None:
+        v_img = np.maximum(v_img, image_var_floor)
     v_seed = np.nanvar(by_seeds, axis=0, ddof=1) * n_seeds / (n_seeds - 1) if n_seeds > 1 else 0.0 * v_img
     total = v_img + v_seed
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -86,3 +90,44 @@ def two_source_interval(observed: np.ndarray, by_images: np.ndarray, by_seeds: n
     centre = 2 * observed - np.nanmean(by_images, axis=0)
     half = q * np.sqrt(total)
     return centre - half, centre + half
+
+
+def stat_intervals(observed: np.ndarray, by_images: np.ndarray, by_seeds: np.ndarray, *, n_seeds: int,
+                   worst_fraction: float = 0.1, worst_min: int = 3, confidence: float = 0.95,
+                   support: np.ndarray | None = None) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Every disparity statistic of per-class accuracy with its :func:`two_source_interval`.
+
+    ``observed`` (..., K) and the replicates (B, ..., K) come from :func:`replicate_accuracy`. Returns
+    ``{stat: (value, lower, upper)}`` for ``accuracy`` (per class) and each statistic of
+    :func:`fairnotes.metrics._disparity.disparity_stats` (``worst_k_mean`` over at least ``worst_min``
+    classes). Bounds are clipped to the statistic's range. With ``support`` (images per class), a class
+    whose images were all right (or all wrong) still gets an interval: the image part of the variance of
+    a per-class accuracy, and of ``best``, ``worst`` and ``gap``, is at least the Agresti–Coull variance
+    of the classes they are read from.
+    """
+    from ._disparity import disparity_stats
+
+    out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    floor = None
+    if support is not None:
+        n = np.asarray(support, dtype=float)
+        p_ac = (observed * n + 2) / (n + 4)
+        floor = p_ac * (1 - p_ac) / (n + 4)  # (..., K)
+    lo, hi = two_source_interval(observed, by_images, by_seeds, n_seeds=n_seeds, confidence=confidence,
+                                 image_var_floor=floor)
+    out["accuracy"] = (observed, np.clip(lo, 0, 1), np.clip(hi, 0, 1))
+    so, worst_i, best_i = disparity_stats(observed, worst_fraction, worst_min)
+    si = disparity_stats(by_images, worst_fraction, worst_min)[0]
+    ss = disparity_stats(by_seeds, worst_fraction, worst_min)[0]
+    ranges = {"mean": (0, 1), "best": (0, 1), "worst": (0, 1), "gap": (0, 1), "std": (0, 0.5), "cv": (0, np.inf),
+              "gini": (0, 1), "worst_k_mean": (0, 1), "min_max_ratio": (0, 1)}
+    for stat, (a, b) in ranges.items():
+        f = None
+        if floor is not None and stat in ("best", "worst", "gap"):
+            fw = np.take_along_axis(floor, worst_i[..., None], axis=-1)[..., 0]
+            fb = np.take_along_axis(floor, best_i[..., None], axis=-1)[..., 0]
+            f = {"best": fb, "worst": fw, "gap": fb + fw}[stat]
+        lo, hi = two_source_interval(so[stat], si[stat], ss[stat], n_seeds=n_seeds, confidence=confidence,
+                                     image_var_floor=f)
+        out[stat] = (so[stat], np.clip(lo, a, b), np.clip(hi, a, b))
+    return out
