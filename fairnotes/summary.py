@@ -10,7 +10,7 @@ import xarray as xr
 
 from .metrics import disparity, noise_floor, per_class_over_seeds, rank_agreement
 
-__all__ = ["by_model", "paired_deltas", "STATS", "DELTA_STATS"]
+__all__ = ["by_model", "paired_deltas", "benjamini_hochberg", "STATS", "DELTA_STATS", "FDR_Q"]
 
 STATS = ("mean", "best", "worst", "gap", "std", "cv", "gini", "worst_k_mean", "min_max_ratio")
 
@@ -88,6 +88,28 @@ def by_model(sweep: xr.Dataset, *, n_boot: int = 1000, n_sim: int = 2000, confid
 
 DELTA_STATS = ("mean", "worst", "gap", "std", "gini")
 
+FDR_Q = 0.05  # the false-discovery rate of hurt_fdr / helped_fdr
+FDR_METHOD = ("Benjamini-Hochberg at q = 0.05 across the classes of each entry (scipy.stats.false_discovery_control), "
+              "on the two-sided p-values of the per-class deltas (the same t as their intervals)")
+
+
+def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg adjusted p-values along the last axis (:func:`scipy.stats.false_discovery_control`).
+
+    NaN p-values stay NaN and do not count among the hypotheses; reject at level ``q`` where the
+    adjusted value is ``<= q``.
+    """
+    from scipy.stats import false_discovery_control
+
+    p = np.asarray(p, dtype=float)
+    out = np.full(p.shape, np.nan)
+    flat, res = p.reshape(-1, p.shape[-1]), out.reshape(-1, p.shape[-1])
+    for row, dst in zip(flat, res):
+        ok = np.isfinite(row)
+        if ok.any():
+            dst[ok] = false_discovery_control(row[ok], method="bh")
+    return out
+
 
 def paired_deltas(sweep: xr.Dataset, *, dim: str = "remedy", reference: str | None = None,
                   groups: dict[str, list[int]] | None = None, n_boot: int = 1000, confidence: float = 0.95,
@@ -103,7 +125,13 @@ def paired_deltas(sweep: xr.Dataset, *, dim: str = "remedy", reference: str | No
 
     - ``accuracy`` (dim × label): per-class accuracy, mean over seeds; ``delta_accuracy`` = entry −
       reference, with ``delta_accuracy_lower`` / ``_upper``; ``hurt`` / ``helped`` (bool): the
-      interval lies wholly below / above 0;
+      interval lies wholly below / above 0 (one class at a time, no correction for looking at K);
+    - ``delta_accuracy_p`` (dim × label): the two-sided p-value of each per-class delta, from the
+      same t as its interval (:func:`fairnotes.metrics._resample.two_source_p_value`: the interval
+      excludes 0 exactly when ``p < 1 − confidence``); ``delta_accuracy_p_adjusted``: its
+      Benjamini–Hochberg adjustment across the classes of the entry; ``hurt_fdr`` / ``helped_fdr``
+      (bool): rejected at a false-discovery rate of :data:`FDR_Q` across the K classes, with a
+      negative / positive delta;
     - for each of :data:`DELTA_STATS` (``mean`` = balanced accuracy, ``worst`` = worst-class
       accuracy, ``gap``, ``std`` across classes, ``gini``; see :func:`fairnotes.metrics.disparity`),
       computed on the seed-mean per-class accuracy: ``<stat>``, ``<stat>_lower`` / ``_upper`` and
@@ -114,7 +142,7 @@ def paired_deltas(sweep: xr.Dataset, *, dim: str = "remedy", reference: str | No
     images for an entry and its reference).
     """
     from .metrics._disparity import disparity_stats
-    from .metrics._resample import replicate_accuracy, two_source_interval
+    from .metrics._resample import replicate_accuracy, two_source_interval, two_source_p_value
 
     names = [str(v) for v in sweep[dim].values]
     ref = names[0] if reference is None else str(reference)
@@ -142,6 +170,18 @@ def paired_deltas(sweep: xr.Dataset, *, dim: str = "remedy", reference: str | No
     out["delta_accuracy_lower"], out["delta_accuracy_upper"] = (ldims, lo), (ldims, hi)
     out["hurt"] = (ldims, hi < 0, {"description": "the delta's interval lies wholly below 0"})
     out["helped"] = (ldims, lo > 0, {"description": "the delta's interval lies wholly above 0"})
+    p_val = two_source_p_value(d_obs, d_img, d_seed, n_seeds=s)
+    p_adj = benjamini_hochberg(p_val)
+    centre = (lo + hi) / 2  # the bias-corrected centre of the t-interval: the sign of the test
+    out["delta_accuracy_p"] = (ldims, p_val, {"description": "two-sided p-value of the per-class delta (the "
+                                                             "t of its interval)"})
+    out["delta_accuracy_p_adjusted"] = (ldims, p_adj, {"description": "Benjamini-Hochberg adjusted p across the "
+                                                                      "entry's classes"})
+    reject = np.nan_to_num(p_adj, nan=1.0) <= FDR_Q
+    out["hurt_fdr"] = (ldims, reject & (centre < 0), {"description": f"delta below 0 at a false-discovery rate of "
+                                                                     f"{FDR_Q:g} across the classes (BH)"})
+    out["helped_fdr"] = (ldims, reject & (centre > 0), {"description": f"delta above 0 at a false-discovery rate "
+                                                                       f"of {FDR_Q:g} across the classes (BH)"})
     st = [disparity_stats(a, worst_fraction, WORST_MIN)[0] for a in (obs, by_img, by_seed)]
     for stat in DELTA_STATS:
         o, bi, bs = (x[stat] for x in st)
@@ -165,5 +205,5 @@ def paired_deltas(sweep: xr.Dataset, *, dim: str = "remedy", reference: str | No
         out["delta_group_lower"], out["delta_group_upper"] = ((dim, "group"), lo), ((dim, "group"), hi)
         out.attrs["groups"] = "; ".join(f"{g}: {', '.join(map(str, groups[g]))}" for g in gnames)
     out.attrs.update(reference=ref, n_boot=int(n_boot), confidence=float(confidence), n_seeds=int(s), n_test=int(n),
-                     worst_min=WORST_MIN, ci_method=CI_METHOD)
+                     worst_min=WORST_MIN, ci_method=CI_METHOD, fdr_q=FDR_Q, fdr_method=FDR_METHOD)
     return out

@@ -5,6 +5,11 @@ accuracy with test-image bootstrap intervals, a binomial noise-floor test per ru
 class rankings across seeds and across architectures, the capacity sweep, and each run's overall
 accuracy against its best–worst gap. Optionally, pretrained ImageNet classifiers evaluated only.
 
+Is the disparity an undertraining artefact? On the first data set, the ``budget_models`` train
+``budget_epochs`` on the same subset (the disparity of every epoch, from the runs' histories), and
+``full_data_model`` trains ``full_data_epochs`` on the whole training set. Both look only at models the
+main sweep trains on that data set (others are skipped), so a one-model re-run stays as quick as before.
+
 >>> from fairnotes.analysis import prevalence
 >>> p = prevalence.Params(datasets=("digits",), models=("mlp", "cnn:width=8"), capacity=(), seeds=(0,))
 >>> prevalence.architectures(p, "digits")
@@ -24,14 +29,16 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ._claims import AGREES, CANNOT_TELL, DISAGREES, above, below, claims_dataset, significant
-from ._common import paper_claim, per_dataset, short_name, spearman_ci
+from ._claims import AGREES, CANNOT_TELL, DISAGREES, Claim, above, below, claims_dataset, near, significant
+from ._common import paper_claim, per_dataset, seed_interval, short_name, spearman_ci
 from ._params import ChapterParams
 from ._store import JobLog, cached_analysis
 
-__all__ = ["Params", "run", "base_config", "architectures", "summarize", "claims", "glue_values", "tables",
-           "describe", "curves", "spearman_matrices", "best_worst_examples", "NOISE_RULE", "CAPACITY_RULE",
-           "STRONG_AGREEMENT", "SECTIONS", "CLAIM_IDS"]
+__all__ = ["Params", "run", "base_config", "architectures", "budget_specs", "budget_configs", "full_data_spec",
+           "full_data_base", "full_data_configs", "summarize", "stack_histories", "budget_summary",
+           "full_data_summary", "undertraining_answer", "claims", "glue_values", "tables", "describe", "curves",
+           "spearman_matrices", "best_worst_examples", "NOISE_RULE", "CAPACITY_RULE", "BUDGET_RULE",
+           "STRONG_AGREEMENT", "FULL_DATA_TARGETS", "SECTIONS", "CLAIM_IDS"]
 
 #: a spread is "beyond sampling noise" when the noise-floor test rejects at this level (every seed)
 NOISE_RULE = significant(0.01)
@@ -40,21 +47,37 @@ CAPACITY_RULE = below(0)
 #: Kendall's W above this is conventionally read as strong agreement
 STRONG_AGREEMENT = 0.7
 PAPER_FIGURE = "cui2024_imagenet_resnet50"
+#: "the gap survives longer training": (gap at the last epoch − gap at the main run's epoch count) of the long
+#: runs, a t-interval over seeds, lies within ±0.05
+BUDGET_RULE = near(0, margin=0.05)
+#: which way a gap that moved beyond the band went: below 0 = narrows, above = widens
+_DIRECTION_RULE = below(0)
+#: the budget curves' worst-k mean: the worst 10 % of classes, at least 3 (as fairnotes.summary.by_model)
+WORST_FRACTION, WORST_MIN = 0.1, 3
+#: overall test accuracy a small CNN reaches when trained on the whole training set ("well trained"), per data
+#: set; a data set not listed has no target and the chapter says so
+FULL_DATA_TARGETS = {"fashion-mnist": 0.92}
+#: the one paper claim tested again on the full-data model, and our own claim on the long runs
+CONVERGED_ID, BUDGET_ID = "cui.balanced_disparity:converged", "budget.gap_survives"
+OURS = "ours (test of the paper's premise)"
 
 #: the notebook's section headings (each claim names the one that shows its evidence)
 SECTIONS = {"spread": "The spread of per-class accuracy", "noise": "Is the spread more than sampling noise?",
             "agreement": "Are the same classes hard for every model?",
-            "capacity": "Capacity, accuracy and disparity", "paper": "What we found beside the paper"}
+            "capacity": "Capacity, accuracy and disparity",
+            "undertraining": "Is the disparity an undertraining artefact?", "paper": "What we found beside the paper"}
 
 #: the claims this chapter tests (keys of :data:`fairnotes.reference.PAPER_CLAIMS`), short glue names
 CLAIM_IDS = {"cui.balanced_disparity": "balanced_disparity", "cui.across_architectures": "across_architectures",
              "cui.across_datasets": "across_datasets", "cui.across_capacity": "across_capacity",
-             "cui.shared_hard_classes": "shared_hard_classes"}
+             "cui.shared_hard_classes": "shared_hard_classes", CONVERGED_ID: "balanced_disparity_converged",
+             BUDGET_ID: "gap_survives"}
 
 _CAPACITY_WORDS = {AGREES: "narrows", DISAGREES: "widens", CANNOT_TELL: "does not clearly change"}
 _CAPACITY_PHRASES = {"narrows": "the gap narrows", "widens": "the gap widens",
                      "does not clearly change": "no clear change in the gap"}
 _STRING_VARS = ("best_class", "worst_class", "best_model", "capacity_smallest", "capacity_largest", "capacity_word")
+_BUDGET_STATS = ("gap", "std", "worst_k_mean", "overall_accuracy")
 
 
 @dataclass(frozen=True)
@@ -78,6 +101,12 @@ class Params(ChapterParams):
     n_boot: int = 1000
     imagenet_models: tuple[str, ...] = ()
     imagenet_root: str | None = None
+    budget_models: tuple[str, ...] = ("cnn",)
+    budget_epochs: int = 30
+    budget_seeds: tuple[int, ...] = (0, 1)
+    full_data_model: str = "cnn"
+    full_data_epochs: int = 15
+    full_data_seeds: tuple[int, ...] = (0,)
 
 
 # ----------------------------------------------------------------------------------------------- jobs
@@ -99,6 +128,41 @@ def architectures(p: Params, dataset: str) -> list[str]:
     return list(dict.fromkeys([*p.models, *extra]))
 
 
+def budget_specs(p: Params) -> list[str]:
+    """The ``budget_models`` trained longer: those the main sweep trains on the first data set (others skipped)."""
+    trained = architectures(p, p.datasets[0])
+    return [m for m in dict.fromkeys(p.budget_models) if m in trained] if p.budget_seeds else []
+
+
+def budget_configs(p: Params) -> list:
+    """The long runs: each of :func:`budget_specs` × ``budget_seeds`` on the first data set's subset, for
+    ``budget_epochs`` (everything else as the main sweep's runs)."""
+    from dataclasses import replace
+
+    from ..jobs import sweep
+    base = replace(base_config(p, p.datasets[0]), epochs=p.budget_epochs)
+    return [replace(c, progress=False) for c in sweep.configs(base, models=budget_specs(p), seeds=p.budget_seeds)]
+
+
+def full_data_spec(p: Params) -> str | None:
+    """``full_data_model`` when the main sweep trains it on the first data set (and seeds are given), else None."""
+    ok = p.full_data_seeds and p.full_data_model in architectures(p, p.datasets[0])
+    return p.full_data_model if ok else None
+
+
+def full_data_base(p: Params):
+    """The first data set's base config on the whole training set, for ``full_data_epochs``."""
+    from dataclasses import replace
+    return replace(base_config(p, p.datasets[0]), train_per_class=None, epochs=p.full_data_epochs)
+
+
+def full_data_configs(p: Params) -> list:
+    """The full-data runs (what :func:`fairnotes.jobs.sweep.run` trains for them); empty when skipped."""
+    from ..jobs import sweep
+    spec = full_data_spec(p)
+    return sweep.configs(full_data_base(p), models=[spec], seeds=p.full_data_seeds) if spec else []
+
+
 def run(p: Params, *, refresh: bool = False, progress: bool = True) -> xr.Dataset:
     """Every number of the chapter (cached by parameters and code; the training runs are cached on their own)."""
     return cached_analysis(p, lambda q: _compute(q, progress=progress), refresh=refresh)
@@ -115,6 +179,27 @@ def _compute(p: Params, *, progress: bool = True) -> xr.Dataset:
         for cfg in sweep.configs(base, models=specs, seeds=p.seeds):
             log.add("train", cfg)
         sweeps[name] = sweep.run(base, models=specs, seeds=list(p.seeds), progress=progress)
+    first = p.datasets[0]
+    budget = None
+    if budget_specs(p):
+        from ..jobs import train
+        specs = [s for s in budget_specs(p) for _ in p.budget_seeds]
+        runs = {}
+        for spec, cfg in zip(specs, budget_configs(p)):
+            log.add("train", cfg)
+            runs[(spec, cfg.seed)] = results.cached(train.run, cfg)
+        budget = stack_histories(runs)
+    full, n_train = None, None
+    if full_data_spec(p):
+        from dataclasses import replace
+
+        from ..jobs import train
+        cfgs = full_data_configs(p)
+        for cfg in cfgs:
+            log.add("train", cfg)
+        full = sweep.run(full_data_base(p), models=[full_data_spec(p)], seeds=list(p.full_data_seeds),
+                         progress=progress)
+        n_train = int(results.cached(train.run, replace(cfgs[0], progress=False)).attrs["n_train"])  # cache hit
     imagenet = {}
     if p.imagenet_models:
         from ..jobs import evaluate
@@ -124,7 +209,9 @@ def _compute(p: Params, *, progress: bool = True) -> xr.Dataset:
             log.add("evaluate", cfg)
             imagenet[m] = results.cached(evaluate.run, cfg)
     ds = summarize(sweeps, models=p.models, capacity=p.capacity, capacity_datasets=p.capacity_datasets,
-                   n_boot=p.n_boot, imagenet=imagenet)
+                   n_boot=p.n_boot, imagenet=imagenet, budget=budget,
+                   budget_short_epochs=per_dataset(p.epochs, first), full_data=full, full_data_n_train=n_train,
+                   full_data_epochs=p.full_data_epochs)
     ds.attrs["jobs"] = log.keys
     return ds
 
@@ -134,7 +221,9 @@ def _compute(p: Params, *, progress: bool = True) -> xr.Dataset:
 def summarize(sweeps: Mapping[str, xr.Dataset], *, models: Sequence[str], capacity: Sequence[str] = (),
               capacity_datasets: Sequence[str] = (), n_boot: int = 1000, n_sim: int = 2000,
               confidence: float = 0.95, seed: int = 0,
-              imagenet: Mapping[str, xr.Dataset] | None = None) -> xr.Dataset:
+              imagenet: Mapping[str, xr.Dataset] | None = None, budget: xr.Dataset | None = None,
+              budget_short_epochs: int | None = None, full_data: xr.Dataset | None = None,
+              full_data_n_train: int | None = None, full_data_epochs: int | None = None) -> xr.Dataset:
     """Every number of the chapter from the stacked sweeps (:func:`fairnotes.jobs.sweep.run`), one per data set.
 
     Dims ``dataset``, ``model`` (every spec trained on some data set: ``models`` first), ``seed``, ``label``
@@ -159,7 +248,13 @@ def summarize(sweeps: Mapping[str, xr.Dataset], *, models: Sequence[str], capaci
       ``capacity_smallest``/``capacity_largest`` (by parameter count), ``capacity_delta_gap`` (largest −
       smallest, paired by seed and test image, :func:`fairnotes.summary.paired_deltas`) with bounds,
       ``capacity_word`` (:data:`CAPACITY_RULE`: narrows / widens / does not clearly change);
-    - ImageNet: ``imagenet_<stat>`` for mean, best, worst, gap, std, gini (dim ``imagenet_model``).
+    - ImageNet: ``imagenet_<stat>`` for mean, best, worst, gap, std, gini (dim ``imagenet_model``);
+    - the long runs on the first data set (``budget``: :func:`stack_histories` of them; ``budget_short_epochs`` =
+      the main sweep's epochs there): :func:`budget_summary` (dims ``budget_model``, ``budget_seed``, ``epoch``),
+      ``budget_display_name``, and ``budget_short_run_gap`` / ``budget_short_run_accuracy`` (budget_model: the
+      main sweep's run of the same model, mean of its seeds; NaN if it has none);
+    - the full-data run(s) (``full_data``: a one-model sweep on the first data set's whole training set):
+      :func:`full_data_summary` (``full_*``; dim ``full_seed``).
     """
     from .. import summary
     from ..metrics import disparity, rank_agreement, rank_agreement_ci
@@ -218,10 +313,157 @@ def summarize(sweeps: Mapping[str, xr.Dataset], *, models: Sequence[str], capaci
         for stat in ("mean", "best", "worst", "gap", "std", "gini"):
             ds[f"imagenet_{stat}"] = ("imagenet_model", [float(x[stat]) for x in d])
         ds = ds.assign_coords(imagenet_model=ms)
-    ds.attrs = {"confidence": confidence, "n_boot": int(n_boot), "n_sim": int(n_sim), "seed": int(seed),
-                "noise_alpha": NOISE_RULE.threshold, "agreement_seed": int(seeds[0]),
-                "ci_method": "percentile bootstrap over test images (within class), seeds kept paired"}
+    attrs = {"confidence": confidence, "n_boot": int(n_boot), "n_sim": int(n_sim), "seed": int(seed),
+             "noise_alpha": NOISE_RULE.threshold, "agreement_seed": int(seeds[0]),
+             "ci_method": "percentile bootstrap over test images (within class), seeds kept paired"}
+    if budget is not None:
+        if budget_short_epochs is None:
+            raise ValueError("summarize needs budget_short_epochs (the main sweep's epochs) with budget runs")
+        part = budget_summary(budget, short_epochs=budget_short_epochs, confidence=confidence)
+        specs = [str(m) for m in part["budget_model"].values]
+        part["budget_display_name"] = ("budget_model", np.array(_display_names(specs), dtype=str))
+        main = ds.sel(dataset=names[0])
+        for var, src in (("budget_short_run_gap", "run_gap"), ("budget_short_run_accuracy", "run_overall_accuracy")):
+            part[var] = ("budget_model", [float(main[src].sel(model=m).mean()) if m in trained[names[0]]
+                                          else math.nan for m in specs])
+        ds = ds.merge(part.reindex(label=labels))
+        attrs["budget_rule"] = BUDGET_RULE.words()
+    if full_data is not None:
+        part = full_data_summary(full_data, dataset=names[0], n_train=full_data_n_train, epochs=full_data_epochs,
+                                 n_boot=n_boot, n_sim=n_sim, confidence=confidence, seed=seed)
+        ds = ds.merge(part.reindex(label=labels))
+    ds.attrs = attrs
     return ds
+
+
+def stack_histories(runs: Mapping[tuple[str, int], xr.Dataset]) -> xr.Dataset:
+    """The per-epoch histories of training runs keyed by (model spec, seed), stacked.
+
+    Returns ``per_class_accuracy`` (budget_model × budget_seed × epoch × label), ``test_accuracy`` and
+    ``train_loss`` (budget_model × budget_seed × epoch), ``train_time_s`` (budget_model × budget_seed, from each
+    run's ``wall_time_s``), ``n_train`` (of the first run), coord ``class_name``. Every run must have the same
+    epochs and labels.
+    """
+    if not runs:
+        raise ValueError("stack_histories needs at least one run")
+    specs = list(dict.fromkeys(str(m) for m, _ in runs))
+    seeds = list(dict.fromkeys(int(s) for _, s in runs))
+    first = next(iter(runs.values()))
+
+    def grab(var: str, *dims: str) -> np.ndarray:
+        return np.array([[np.asarray(runs[(m, s)][var].transpose(*dims).values, float) for s in seeds]
+                         for m in specs])
+
+    missing = [(m, s) for m in specs for s in seeds if (m, s) not in runs]
+    if missing:
+        raise ValueError(f"stack_histories needs every (model, seed) pair; missing {missing}")
+    times = [[float(runs[(m, s)].attrs.get("wall_time_s", math.nan)) for s in seeds] for m in specs]
+    return xr.Dataset(
+        {"per_class_accuracy": (("budget_model", "budget_seed", "epoch", "label"), grab("per_class_accuracy", "epoch",
+                                                                                        "label")),
+         "test_accuracy": (("budget_model", "budget_seed", "epoch"), grab("test_accuracy", "epoch")),
+         "train_loss": (("budget_model", "budget_seed", "epoch"), grab("train_loss", "epoch")),
+         "train_time_s": (("budget_model", "budget_seed"), np.array(times)),
+         "n_train": int(first.attrs.get("n_train", -1))},
+        coords={"budget_model": specs, "budget_seed": seeds, "epoch": first["epoch"].values,
+                "label": first["label"].values, "class_name": ("label", first["class_name"].values.astype(str))})
+
+
+def _budget_word(lower: float, upper: float) -> str:
+    """stays (within the band of :data:`BUDGET_RULE`), narrows / widens (wholly outside it), or unclear."""
+    v = BUDGET_RULE.decide(lower, upper)
+    if v == AGREES:
+        return "stays"
+    if v == DISAGREES:
+        return "narrows" if _DIRECTION_RULE.decide(lower, upper) == AGREES else "widens"
+    return "unclear"
+
+
+def budget_summary(history: xr.Dataset, *, short_epochs: int, confidence: float = 0.95) -> xr.Dataset:
+    """The disparity of every epoch of the long runs (:func:`stack_histories`), and how much the gap moved.
+
+    Per run and epoch (budget_model × budget_seed × epoch), from the per-class accuracy on the full test set:
+    ``budget_gap``, ``budget_std`` (population, over classes), ``budget_worst_k_mean`` (the worst
+    :data:`WORST_FRACTION` of classes, at least :data:`WORST_MIN`), ``budget_overall_accuracy`` (the run's
+    test accuracy) and ``budget_worst_class``; each numeric one also as ``_mean``, ``_min`` and ``_max`` over
+    seeds (budget_model × epoch). ``budget_mean_worst_class``: the worst class of the seed-mean per-class
+    accuracy; ``budget_per_class_accuracy`` (with ``label``).
+
+    The change: ``budget_ref_epoch`` = min(``short_epochs``, last epoch), ``budget_delta_gap_by_seed`` = gap at
+    the last epoch − gap at ``budget_ref_epoch`` per seed, ``budget_delta_gap`` with a t-interval over seeds
+    (:func:`~fairnotes.analysis.seed_interval`; NaN bounds with one seed), ``budget_word`` (stays / narrows /
+    widens / unclear by :data:`BUDGET_RULE`).
+    """
+    from ..metrics._disparity import disparity_stats
+
+    h = history.transpose("budget_model", "budget_seed", "epoch", "label")
+    pca = np.asarray(h["per_class_accuracy"].values, float)
+    names = np.asarray(h["class_name"].values, dtype=str)
+    st, worst_idx, _ = disparity_stats(pca, WORST_FRACTION, WORST_MIN)
+    epochs = [int(e) for e in h["epoch"].values]
+    last, ref = max(epochs), min(int(short_epochs), max(epochs))
+    dims = ("budget_model", "budget_seed", "epoch")
+    out = xr.Dataset(coords={"budget_model": h["budget_model"].values, "budget_seed": h["budget_seed"].values,
+                             "epoch": epochs, "label": h["label"].values})
+    values = {"gap": st["gap"], "std": st["std"], "worst_k_mean": st["worst_k_mean"],
+              "overall_accuracy": np.asarray(h["test_accuracy"].values, float)}
+    for name in _BUDGET_STATS:
+        out[f"budget_{name}"] = (dims, values[name])
+        v = out[f"budget_{name}"]
+        out[f"budget_{name}_mean"] = v.mean("budget_seed")
+        out[f"budget_{name}_min"] = v.min("budget_seed")
+        out[f"budget_{name}_max"] = v.max("budget_seed")
+    out["budget_worst_class"] = (dims, np.where(st["n_classes"] > 0, names[worst_idx], "").astype(str))
+    mean_st, mean_worst, _ = disparity_stats(pca.mean(axis=1), WORST_FRACTION, WORST_MIN)
+    out["budget_mean_worst_class"] = (("budget_model", "epoch"),
+                                      np.where(mean_st["n_classes"] > 0, names[mean_worst], "").astype(str))
+    out["budget_per_class_accuracy"] = ((*dims, "label"), pca)
+    gap = out["budget_gap"]
+    delta = gap.sel(epoch=last) - gap.sel(epoch=ref)
+    out["budget_delta_gap_by_seed"] = delta.drop_vars("epoch", errors="ignore")
+    iv = [seed_interval(row, confidence=confidence) for row in delta.transpose("budget_model", "budget_seed").values]
+    for i, suffix in enumerate(("", "_lower", "_upper")):
+        out[f"budget_delta_gap{suffix}"] = ("budget_model", [x[i] for x in iv])
+    out["budget_word"] = ("budget_model", np.array([_budget_word(x[1], x[2]) for x in iv], dtype=str))
+    out["budget_ref_epoch"], out["budget_last_epoch"], out["budget_short_epochs"] = ref, last, int(short_epochs)
+    out["budget_train_time_s"] = h["train_time_s"] if "train_time_s" in h else gap.isel(epoch=0, drop=True) * np.nan
+    out["budget_n_train"] = int(h["n_train"]) if "n_train" in h else -1
+    out["budget_worst_k"] = int(max(math.ceil(WORST_FRACTION * len(names)), min(WORST_MIN, len(names))))
+    return out
+
+
+def full_data_summary(sweep: xr.Dataset, *, dataset: str, n_train: int | None = None, epochs: int | None = None,
+                      n_boot: int = 1000, n_sim: int = 2000, confidence: float = 0.95, seed: int = 0) -> xr.Dataset:
+    """:func:`fairnotes.summary.by_model` of the full-data run(s) (a one-model sweep), as ``full_*`` variables.
+
+    ``full_accuracy`` (+ ``_lower``/``_upper``, label), each of :data:`fairnotes.summary.STATS` with bounds,
+    ``full_best_class``/``full_worst_class``, ``full_noise_p_value`` (full_seed) and ``full_noise_p_max``,
+    ``full_overall_accuracy`` (mean of seeds) and ``full_overall_accuracy_by_seed``, ``full_train_time_s``,
+    ``full_model``, ``full_epochs``, ``full_n_train``, ``full_n_params``, and ``full_target``: the overall accuracy
+    a well-trained small CNN reaches on ``dataset`` (:data:`FULL_DATA_TARGETS`; NaN when none is known).
+    """
+    from .. import summary
+
+    if sweep.sizes["model"] != 1:
+        raise ValueError(f"full_data_summary needs a one-model sweep; got models {list(sweep['model'].values)}")
+    model = str(sweep["model"].values[0])
+    s = summary.by_model(sweep, n_boot=n_boot, n_sim=n_sim, confidence=confidence, seed=seed)
+    r = s.isel(model=0, drop=True).drop_vars("class_name", errors="ignore").rename(seed="full_seed")
+    out = xr.Dataset(coords={"label": r["label"].values, "full_seed": r["full_seed"].values})
+    for v in ("accuracy", "accuracy_lower", "accuracy_upper", "accuracy_by_seed", *summary.STATS,
+              *(f"{k}_{b}" for k in summary.STATS for b in ("lower", "upper")), "noise_p_value", "overall_accuracy"):
+        out[f"full_{v}"] = r[v]
+    out["full_best_class"], out["full_worst_class"] = (str(r["best_class"].values), str(r["worst_class"].values))
+    out["full_noise_p_max"] = r["noise_p_value"].max("full_seed")
+    sw = sweep.isel(model=0, drop=True).rename(seed="full_seed")
+    out["full_overall_accuracy_by_seed"] = sw["overall_accuracy"]
+    out["full_train_time_s"] = sw["train_time_s"] if "train_time_s" in sw else sw["overall_accuracy"] * np.nan
+    out["full_model"] = model
+    out["full_epochs"] = int(epochs) if epochs is not None else -1
+    out["full_n_train"] = int(n_train) if n_train is not None else -1
+    out["full_n_params"] = int(sw["n_params"]) if "n_params" in sw else -1
+    out["full_target"] = float(FULL_DATA_TARGETS.get(dataset, math.nan))
+    return out.drop_vars([c for c in out.coords if c not in ("label", "full_seed")])
 
 
 def _across_models(sw, s, arch, all_models, *, n_boot, confidence, seed, rank_agreement,
@@ -286,6 +528,10 @@ def _str(x: Any) -> str:
 
 def _f(x: Any) -> float:
     return float(np.asarray(x))
+
+
+def _epochs(n: int) -> str:
+    return f"{n} epoch{'' if n == 1 else 's'}"
 
 
 def _datasets(ds: xr.Dataset) -> list[str]:
@@ -383,7 +629,41 @@ def claims(ds: xr.Dataset) -> xr.Dataset:
             upper=_f(a["models_kendall_w_upper"]), rule=above(STRONG_AGREEMENT), section=SECTIONS["agreement"],
             note=f"{STRONG_AGREEMENT:g} is the conventional line for strong agreement of Kendall's W "
                  f"(1 = identical rankings, 0 = none); the paper gives no figure"))
+    rows += _undertraining_claims(ds, main)
     return claims_dataset(rows, chapter="prevalence")
+
+
+def _undertraining_claims(ds: xr.Dataset, main: str) -> list[Claim]:
+    """The paper's balanced-disparity claim again on the full-data model; ours on the long runs."""
+    rows = []
+    if "full_gap" in ds:
+        n, model = int(ds["full_n_train"]), _str(ds["full_model"])
+        target = _f(ds["full_target"])
+        rows.append(paper_claim(
+            "cui.balanced_disparity", id=CONVERGED_ID,
+            measure=f"best−worst class gap of {short_name(model)} well-trained on all {n:,} {main} training "
+                    f"images ({_epochs(int(ds['full_epochs']))}; overall accuracy {_f(ds['full_overall_accuracy']):.3f}"
+                    + (f", target ≥ {target:g}" if math.isfinite(target) else "") + "), with its interval; p = the "
+                    f"largest noise-floor p over its {ds.sizes['full_seed']} seed(s) (does the spread outlast "
+                    f"convergence?)",
+            ours=_f(ds["full_gap"]), lower=_f(ds["full_gap_lower"]), upper=_f(ds["full_gap_upper"]),
+            p_value=_f(ds["full_noise_p_max"]), rule=NOISE_RULE, section=SECTIONS["undertraining"]))
+    if "budget_gap" in ds:
+        ref, last, m = int(ds["budget_ref_epoch"]), int(ds["budget_last_epoch"]), BUDGET_RULE.margin
+        for i, spec in enumerate(str(x) for x in ds["budget_model"].values):
+            b = ds.sel(budget_model=spec)
+            rows.append(Claim(
+                id=BUDGET_ID if i == 0 else f"{BUDGET_ID}:{spec}", paper=OURS,
+                statement=f"The class disparity is no artefact of brief training: training the same model much "
+                          f"longer on the same images moves its best−worst gap by less than {m:g}",
+                measure=f"{_str(b['budget_display_name'])} on {main} ({int(ds['budget_n_train']):,} training "
+                        f"images): best−worst gap after epoch {last} minus after epoch {ref} of the same "
+                        f"{last}-epoch runs, mean of {ds.sizes['budget_seed']} seed(s) with a t-interval over seeds",
+                ours=_f(b["budget_delta_gap"]), lower=_f(b["budget_delta_gap_lower"]),
+                upper=_f(b["budget_delta_gap_upper"]), rule=BUDGET_RULE, section=SECTIONS["undertraining"],
+                note=f"the cosine learning-rate schedule spans all {last} epochs, so epoch {ref} of these runs is not "
+                     f"the {int(ds['budget_short_epochs'])}-epoch run of the main sweep; one seed gives no interval"))
+    return rows
 
 
 # ------------------------------------------------------------------------------------------ glue
@@ -394,7 +674,39 @@ _NOT_TESTED = {
     "across_capacity": "not tested (needs two or more capacity models on a capacity data set)",
     "shared_hard_classes": "not tested (needs two or more architectures)",
     "balanced_disparity": "not tested",
+    "balanced_disparity_converged": "not tested (no full-data model in this run)",
+    "gap_survives": "not tested (no long runs in this run)",
 }
+
+
+def undertraining_answer(converged: str | None, budget_word: str | None, *, reached: bool | None = None,
+                         last: int | None = None, ref: int | None = None) -> str:
+    """The chapter's plain answer to "is the disparity an undertraining artefact?", from the verdicts.
+
+    ``converged``: the verdict of the balanced-disparity claim on the full-data model (None: not tested);
+    ``budget_word``: stays / narrows / widens / unclear for the long runs (None: none); ``reached``: whether the
+    full-data model reached its accuracy target (None: no target). No trailing full stop.
+    """
+    m = f"{BUDGET_RULE.margin:g}"
+    longer = f"training {last} epochs instead of {ref}"
+    clause = {"stays": f"{longer} leaves the gap within ±{m}",
+              "narrows": f"{longer} narrows the gap by more than {m}, so part of the short runs' gap is undertraining",
+              "widens": f"{longer} widens the gap by more than {m}",
+              "unclear": f"whether {longer} moves the gap by more than {m}, the seeds cannot tell",
+              None: ""}[budget_word]
+    if converged == AGREES:
+        head = "No — the disparity survives convergence: the full-data model's spread is beyond sampling noise"
+    elif converged == CANNOT_TELL:
+        head = "Not shown at this scale — the full-data model's spread cannot be told from sampling noise"
+    elif converged is None:
+        head = {"stays": "Not on this evidence", "narrows": "In part", "widens": "No", "unclear": "We cannot tell",
+                None: "Not tested in this run"}[budget_word]
+        clause = f"{clause} (no full-data model was trained)" if clause else clause
+    else:
+        raise ValueError(f"unknown verdict {converged!r} for the converged claim")
+    caveat = ("; but the full-data model fell short of its accuracy target, so it is not fully trained either"
+              if reached is False else "")
+    return head + (f"; {clause}" if clause else "") + caveat
 
 
 def glue_values(ds: xr.Dataset) -> dict[str, float | int | str]:
@@ -476,6 +788,94 @@ def glue_values(ds: xr.Dataset) -> dict[str, float | int | str]:
     got = {str(k): str(v) for k, v in zip(found["claim"].values, found["verdict"].values)}
     for key, short in CLAIM_IDS.items():
         out[f"verdict_{short}"] = got.get(key, _NOT_TESTED[short])
+    out |= _budget_glue(ds) | _full_glue(ds, main)
+    reached = None if not math.isfinite(_f(out["full_target"])) else out["full_reached"] == "yes"
+    out["undertraining_answer"] = undertraining_answer(
+        got.get(CONVERGED_ID), out["budget_word"] if "budget_gap" in ds else None, reached=reached,
+        last=out["budget_epochs"], ref=out["budget_ref_epoch"])
+    return out
+
+
+def _budget_glue(ds: xr.Dataset) -> dict[str, float | int | str]:
+    """The first long-run model's numbers at the reference and the last epoch (placeholders when none)."""
+    out: dict[str, float | int | str] = {"budget_margin": BUDGET_RULE.margin}
+    stats = ("gap", "std", "worst_k_mean", "overall_accuracy")
+    if "budget_gap" not in ds:
+        out |= {"budget_model_name": "–", "budget_epochs": 0, "budget_ref_epoch": 0, "budget_short_epochs": 0,
+                "budget_n_seeds": 0, "budget_n_train": 0, "budget_worst_k": WORST_MIN, "budget_worst_class_last": "–",
+                "budget_delta": math.nan, "budget_delta_lo": math.nan, "budget_delta_hi": math.nan,
+                "budget_word": "not measured", "budget_change": "was not measured (no long runs in this run)",
+                "budget_short_run_gap": math.nan, "budget_gap_last_min": math.nan, "budget_gap_last_max": math.nan}
+        for st in stats:
+            out[f"budget_{st}_ref"] = out[f"budget_{st}_last"] = math.nan
+        return out
+    b = ds.isel(budget_model=0)
+    ref, last = int(ds["budget_ref_epoch"]), int(ds["budget_last_epoch"])
+    word = _str(b["budget_word"])
+    m = f"{BUDGET_RULE.margin:g}"
+    out |= {"budget_model_name": _str(b["budget_display_name"]), "budget_epochs": last, "budget_ref_epoch": ref,
+            "budget_short_epochs": int(ds["budget_short_epochs"]), "budget_n_seeds": int(ds.sizes["budget_seed"]),
+            "budget_n_train": int(ds["budget_n_train"]), "budget_worst_k": int(ds["budget_worst_k"]),
+            "budget_worst_class_last": _str(b["budget_mean_worst_class"].sel(epoch=last)),
+            "budget_delta": _f(b["budget_delta_gap"]), "budget_delta_lo": _f(b["budget_delta_gap_lower"]),
+            "budget_delta_hi": _f(b["budget_delta_gap_upper"]), "budget_word": word,
+            "budget_change": {"stays": f"stays within ±{m} of its epoch-{ref} value",
+                              "narrows": f"narrows by more than {m}", "widens": f"widens by more than {m}",
+                              "unclear": f"may or may not move by more than {m}: the seeds cannot tell"}[word],
+            "budget_short_run_gap": _f(b["budget_short_run_gap"]),
+            "budget_gap_last_min": _f(b["budget_gap_min"].sel(epoch=last)),
+            "budget_gap_last_max": _f(b["budget_gap_max"].sel(epoch=last))}
+    for st in stats:
+        out[f"budget_{st}_ref"] = _f(b[f"budget_{st}_mean"].sel(epoch=ref))
+        out[f"budget_{st}_last"] = _f(b[f"budget_{st}_mean"].sel(epoch=last))
+    return out
+
+
+def _full_glue(ds: xr.Dataset, main: str) -> dict[str, float | int | str]:
+    """The full-data model's numbers, its accuracy against the target, and the same model on the subset."""
+    keys = ("full_acc", "full_target", "full_gap", "full_gap_lo", "full_gap_hi", "full_noise_p", "full_best_acc",
+            "full_worst_acc", "full_subset_gap", "full_subset_acc", "full_subset_worst_acc", "full_subset_worst_full")
+    if "full_gap" not in ds:
+        return {k: math.nan for k in keys} | {
+            "full_model_name": "–", "full_epochs": 0, "full_n_train": 0, "full_n_seeds": 0, "full_best_class": "–",
+            "full_worst_class": "–", "full_subset_worst_class": "–", "full_reached": "not measured",
+            "full_target_sentence": "No full-data model was trained in this run (`full_data_model` must be one of "
+                                    "the main sweep's models on the first data set)."}
+    model, acc, target = _str(ds["full_model"]), _f(ds["full_overall_accuracy"]), _f(ds["full_target"])
+    n, epochs = int(ds["full_n_train"]), int(ds["full_epochs"])
+    names = [str(c) for c in ds["class_name"].sel(dataset=main).values]
+
+    def class_acc(var: str, name: str, **sel: Any) -> float:
+        return _f(ds[var].sel(**sel).isel(label=names.index(name))) if name in names else math.nan
+
+    out: dict[str, float | int | str] = {
+        "full_model_name": _short(ds, model), "full_epochs": epochs, "full_n_train": n,
+        "full_n_seeds": int(ds.sizes["full_seed"]), "full_acc": acc, "full_target": target,
+        "full_gap": _f(ds["full_gap"]), "full_gap_lo": _f(ds["full_gap_lower"]),
+        "full_gap_hi": _f(ds["full_gap_upper"]),
+        "full_noise_p": _f(ds["full_noise_p_max"]), "full_best_class": _str(ds["full_best_class"]),
+        "full_worst_class": _str(ds["full_worst_class"]), "full_best_acc": _f(ds["full_best"]),
+        "full_worst_acc": _f(ds["full_worst"])}
+    trained = model in _trained(ds, main)
+    sub = ds.sel(dataset=main, model=model) if trained else None
+    worst = _str(sub["worst_class"]) if trained else "–"
+    out |= {"full_subset_gap": _f(sub["gap"]) if trained else math.nan,
+            "full_subset_acc": _f(sub["overall_accuracy"]) if trained else math.nan,
+            "full_subset_worst_class": worst,
+            "full_subset_worst_acc": class_acc("accuracy", worst, dataset=main, model=model) if trained else math.nan,
+            "full_subset_worst_full": class_acc("full_accuracy", worst)}
+    run = (f"{_short(ds, model)} trained {_epochs(epochs)} on all {n:,} training images reaches an overall test "
+           f"accuracy of {acc:.3f}")
+    if math.isfinite(target):
+        reached = acc >= target
+        out["full_reached"] = "yes" if reached else "no"
+        out["full_target_sentence"] = (
+            f"{run}, {'which meets' if reached else 'short of'} the ≥ {target:g} that small CNNs reach on {main}"
+            + (": it counts as well trained." if reached else
+               ": better trained than the main sweep's models, but not fully trained."))
+    else:
+        out["full_reached"] = "no target"
+        out["full_target_sentence"] = f"{run} (this chapter sets no accuracy target for {main})."
     return out
 
 
@@ -487,7 +887,8 @@ def _r(x: float, digits: int = 3) -> float:
 
 def tables(ds: xr.Dataset) -> dict[str, pd.DataFrame]:
     """Every table the chapter shows: ``disparity:<data set>``, ``noise``, ``agreement``, ``capacity``,
-    ``runs``, ``by_dataset``, ``beside_paper`` and, with ImageNet models, ``imagenet``."""
+    ``runs``, ``budget_curve``, ``budget_runs``, ``full_data``, ``by_dataset``, ``beside_paper`` and, with
+    ImageNet models, ``imagenet`` (the budget and full-data tables are empty when those runs were skipped)."""
     from ..reference import paper_figure
     from ..summary import STATS
     from ..viz import disparity_table
@@ -547,6 +948,7 @@ def tables(ds: xr.Dataset) -> dict[str, pd.DataFrame]:
                              "overall accuracy": _r(r["run_overall_accuracy"], 4), "gap": _r(r["run_gap"], 4),
                              "std": _r(r["run_std"], 4)})
     out["runs"] = pd.DataFrame(rows)
+    out |= _undertraining_tables(ds)
 
     rows = []
     for n in names:
@@ -581,12 +983,69 @@ def tables(ds: xr.Dataset) -> dict[str, pd.DataFrame]:
         rows.append({"source": f"ours — {n}, {_short(ds, best)} ({ds.sizes['seed']} seeds)",
                      "best class": _r(r["best"]), "worst class": _r(r["worst"]), "gap": _r(r["gap"]),
                      "gap 95% CI": f"{_f(r['gap_lower']):.3f}–{_f(r['gap_upper']):.3f}"})
+    if "full_gap" in ds:
+        rows.append({"source": f"ours — {names[0]}, {_short(ds, _str(ds['full_model']))} on all "
+                               f"{int(ds['full_n_train']):,} training images ({_epochs(int(ds['full_epochs']))}, "
+                               f"{ds.sizes['full_seed']} seed{'s' if ds.sizes['full_seed'] > 1 else ''})",
+                     "best class": _r(ds["full_best"]), "worst class": _r(ds["full_worst"]), "gap": _r(ds["full_gap"]),
+                     "gap 95% CI": f"{_f(ds['full_gap_lower']):.3f}–{_f(ds['full_gap_upper']):.3f}"})
     out["beside_paper"] = pd.DataFrame(rows).set_index("source")
 
     if "imagenet_model" in ds.dims:
         out["imagenet"] = pd.DataFrame(
             {s: ds[f"imagenet_{s}"].values.round(3) for s in ("mean", "best", "worst", "gap", "std", "gini")},
             index=pd.Index([str(m) for m in ds["imagenet_model"].values], name="model"))
+    return out
+
+
+_BUDGET_COLUMNS = ["model", "seed", "epoch", "overall accuracy", "gap", "std", "worst-k mean", "worst class"]
+_CURVE_COLUMNS = ["model", "epoch", "statistic", "value", "seed min", "seed max", "series"]
+
+
+def _undertraining_tables(ds: xr.Dataset) -> dict[str, pd.DataFrame]:
+    """``budget_runs`` (one row per long run and epoch), ``budget_curve`` (seed mean and range of gap, std and
+    worst-k mean per epoch, long form for a line chart) and ``full_data`` (per-class accuracy with intervals)."""
+    out = {}
+    rows, curve = [], []
+    if "budget_gap" in ds:
+        k = int(ds["budget_worst_k"])
+        labels = {"gap": "gap", "std": "std", "worst_k_mean": f"worst-{k} mean"}
+        several = ds.sizes["budget_model"] > 1
+        for spec in ds["budget_model"].values:
+            b = ds.sel(budget_model=spec)
+            name = _str(b["budget_display_name"])
+            for e in ds["epoch"].values:
+                for s in ds["budget_seed"].values:
+                    r = b.sel(epoch=e, budget_seed=s)
+                    rows.append({"model": name, "seed": int(s), "epoch": int(e),
+                                 "overall accuracy": _r(r["budget_overall_accuracy"], 4), "gap": _r(r["budget_gap"], 4),
+                                 "std": _r(r["budget_std"], 4), "worst-k mean": _r(r["budget_worst_k_mean"], 4),
+                                 "worst class": _str(r["budget_worst_class"])})
+                for st, label in labels.items():
+                    r = b.sel(epoch=e)
+                    curve.append({"model": name, "epoch": int(e), "statistic": label,
+                                  "value": _r(r[f"budget_{st}_mean"], 4), "seed min": _r(r[f"budget_{st}_min"], 4),
+                                  "seed max": _r(r[f"budget_{st}_max"], 4),
+                                  "series": f"{name}: {label}" if several else label})
+    out["budget_runs"] = pd.DataFrame(rows, columns=_BUDGET_COLUMNS)
+    out["budget_curve"] = pd.DataFrame(curve, columns=_CURVE_COLUMNS)
+
+    full = pd.DataFrame(columns=["accuracy", "lower", "upper"])
+    if "full_gap" in ds:
+        main = _datasets(ds)[0]
+        model = _str(ds["full_model"])
+        keep = ds["class_name"].sel(dataset=main).values != ""
+        f = ds[["full_accuracy", "full_accuracy_lower", "full_accuracy_upper"]].isel(label=keep)
+        col = f"all {int(ds['full_n_train']):,} images, {_epochs(int(ds['full_epochs']))}"
+        full = pd.DataFrame({col: f["full_accuracy"].values.round(3),
+                             "95% CI lower": f["full_accuracy_lower"].values.round(3),
+                             "95% CI upper": f["full_accuracy_upper"].values.round(3)},
+                            index=pd.Index([str(c) for c in ds["class_name"].sel(dataset=main).values[keep]],
+                                           name="class"))
+        if model in _trained(ds, main):
+            sub = ds["accuracy"].sel(dataset=main, model=model).isel(label=keep)
+            full["main run (same model)"] = sub.values.round(3)
+    out["full_data"] = full
     return out
 
 
@@ -637,9 +1096,15 @@ def describe(p: Params, ds: xr.Dataset) -> str:
     took = f"the analysis took {float(wall) / 60:.1f} minutes when computed" if wall is not None else ""
     cap = (f"capacity sweep {', '.join(p.capacity)} on {', '.join(p.capacity_datasets)}" if p.capacity
            else "no capacity sweep")
+    first = p.datasets[0]
+    longer = (f"{', '.join(budget_specs(p))} for {_epochs(p.budget_epochs)} on the same {first} images (seeds "
+              f"{list(p.budget_seeds)})" if budget_specs(p) else "no long runs")
+    full = (f"{full_data_spec(p)} for {_epochs(p.full_data_epochs)} on the whole {first} training set (seeds "
+            f"{list(p.full_data_seeds)})" if full_data_spec(p) else "no full-data model")
     return (f"**Profile `{p.profile}`.** Data: {', '.join(p.datasets)} (test sets in full; training images per "
             f"class: {p.train_per_class}). Models: {', '.join(p.models)}; {cap}. Seeds {list(p.seeds)}; epochs "
             f"{p.epochs}; {p.optimizer} lr {p.lr}, weight decay {p.weight_decay}, augmentation `{p.augment}`. "
+            f"Undertraining check: {longer}; {full}. "
             f"{g['n_runs']} training runs took {g['train_minutes']:.1f} CPU-minutes when trained"
             + (f"; {took} (cached runs are reused)" if took else "")
             + f". Intervals are {float(ds.attrs.get('confidence', 0.95)):.0%} percentile bootstraps over test "

@@ -12,9 +12,16 @@ accuracy would favour "the hard classes improve" (a class that is low by test no
 remedy), so there is no such fallback: missing runs are trained. The groups are
 :func:`fairnotes.metrics.difficulty_groups`' (hard = the ⌊K/3⌋ lowest, easy = the ⌊K/3⌋ highest).
 
-Verdicts and direction words come from the shared rules (:mod:`fairnotes.analysis._claims`): a class
-is *hurt* when ``below(0)`` agrees on its change's interval, *helped* when ``above(0)`` does,
-*unclear* otherwise.
+A class is *hurt* / *helped* by a remedy when its change is below / above 0 at a false-discovery rate
+of 5 % across the K classes of that remedy (Benjamini–Hochberg on the two-sided p-values of the
+per-class changes: ``hurt_fdr`` / ``helped_fdr`` of :func:`fairnotes.summary.paired_deltas`),
+*unclear* otherwise. Direction words of the summary statistics come from the shared rules
+(:mod:`fairnotes.analysis._claims`).
+
+``baseline-probe`` is a control, not a remedy: the same linear probe as ``simclr-probe`` on the
+baseline run's own frozen features. ``simclr-probe`` − ``baseline-probe`` (a second
+:func:`~fairnotes.summary.paired_deltas` with that reference, on the same resamples) isolates what
+SimCLR's features change from what swapping the jointly trained head for a probe changes.
 
 >>> from fairnotes.analysis import remedies
 >>> p = remedies.Params(profile="tiny", dataset="digits")
@@ -31,12 +38,12 @@ from typing import Any, ClassVar, Literal, Sequence
 import numpy as np
 import xarray as xr
 
-from ._claims import AGREES, CANNOT_TELL, DISAGREES, above, below, claims_dataset, verdict_counts
+from ._claims import AGREES, CANNOT_TELL, DISAGREES, above, below, claims_dataset, significant, verdict_counts
 from ._common import paper_claim
 from ._params import ChapterParams, ParamError
 from ._store import JobLog, cached_analysis
 
-__all__ = ["Params", "DIFFICULTY_CHAPTERS", "STAT_TITLES", "VERDICT_COLOURS", "run", "base_config",
+__all__ = ["Params", "DIFFICULTY_CHAPTERS", "STAT_TITLES", "VERDICT_COLOURS", "CONTROLS", "run", "base_config",
            "difficulty_runs", "summarize", "train_minutes", "class_verdict", "direction", "claims", "glue_values",
            "tables", "profile_text", "class_forest"]
 
@@ -52,6 +59,9 @@ VERDICT_COLOURS = {"hurt": "#d62728", "helped": "#1f77b4", "unclear": "#9e9e9e"}
 #: augmentation remedies whose per-class harm DropMix's claim is about
 AUGMENTATIONS = ("mixup", "cutmix", "randaugment", "trivialaugment")
 
+#: entries that are controls, not remedies (left out of "the remedies" counts and the best-gap pick)
+CONTROLS = ("baseline-probe",)
+
 # notebook sections that show the evidence of each claim
 SECTION_SPREAD = "Overall, worst class, and spread"
 SECTION_CLASSES = "Every class, paired"
@@ -60,7 +70,7 @@ SECTION_GROUPS = "Hard and easy thirds"
 NOT_TESTED = "not tested (remedy not in this run)"
 
 _DEFAULT_REMEDIES = ("mixup", "cutmix", "label-smoothing", "randaugment", "trivialaugment", "reweight", "focal",
-                     "simclr-finetune:epochs=8", "simclr-probe:epochs=8")
+                     "baseline-probe", "simclr-finetune:epochs=8", "simclr-probe:epochs=8")
 
 
 @dataclass(frozen=True)
@@ -152,7 +162,7 @@ def _compute(p: Params, *, progress: bool = True) -> xr.Dataset:
         for seed in p.seeds:
             cfg = rem.plan(base, spec, seed)  # cheap; "reweight" re-reads the baseline's held-out accuracy
             pre = getattr(cfg, "pretrain", None)
-            if pre is not None:
+            if pre:
                 log.add(job_name(contrastive.run), contrastive.ContrastiveConfig(**pre, progress=False))
             probe = isinstance(cfg, rem.LinearProbeConfig)
             log.add(job_name(rem.linear_probe if probe else train.run),
@@ -169,12 +179,13 @@ def _compute(p: Params, *, progress: bool = True) -> xr.Dataset:
 # the numbers (pure, torch-free)
 
 
-def class_verdict(lower: float, upper: float) -> str:
-    """``"hurt"`` when ``below(0)`` agrees on the change's interval, ``"helped"`` when ``above(0)`` does, else
-    ``"unclear"`` (the shared rules: closed intervals, NaN is unclear)."""
-    if below(0).decide(lower, upper) == AGREES:
-        return "hurt"
-    return "helped" if above(0).decide(lower, upper) == AGREES else "unclear"
+def class_verdict(hurt_fdr: bool, helped_fdr: bool) -> str:
+    """``"hurt"`` / ``"helped"`` when the class's change is below / above 0 at a 5 % false-discovery rate across
+    the remedy's classes (:func:`fairnotes.summary.paired_deltas`' ``hurt_fdr`` / ``helped_fdr``), else
+    ``"unclear"``."""
+    if bool(hurt_fdr) and bool(helped_fdr):
+        raise ValueError("a class cannot be both hurt and helped")
+    return "hurt" if bool(hurt_fdr) else "helped" if bool(helped_fdr) else "unclear"
 
 
 def direction(lower: float, upper: float) -> str:
@@ -204,8 +215,12 @@ def summarize(runs: xr.Dataset, ranking: xr.Dataset | xr.DataArray, *, n_boot: i
     Returns :func:`fairnotes.summary.paired_deltas`' Dataset (dims ``remedy``, ``label``, ``group`` =
     hard, easy) plus ``difficulty_accuracy``, ``difficulty`` (hard / medium / easy), ``difficulty_rank``
     (0 = hardest; ties by label) over ``label``; ``verdict`` (remedy × label: hurt / helped /
-    unclear); ``train_minutes``; coords ``kind`` (the remedy's name without settings) and
-    ``description``; attrs ``ranked_by``.
+    unclear, from ``hurt_fdr`` / ``helped_fdr``); ``train_minutes``; coords ``kind`` (the remedy's name without
+    settings) and ``description``; attrs ``ranked_by``. With a ``baseline-probe`` entry also
+    ``delta_gap_vs_probe`` and ``delta_mean_vs_probe`` (remedy; with ``_lower`` / ``_upper``): each entry minus
+    the first baseline-probe, from :func:`~fairnotes.summary.paired_deltas` with that reference (the same
+    resamples, so per replicate it is the difference of the two entries' deltas from the baseline); attrs
+    ``probe_reference``.
     """
     from .. import summary
     from ..metrics import difficulty_groups
@@ -230,12 +245,21 @@ def summarize(runs: xr.Dataset, ranking: xr.Dataset | xr.DataArray, *, n_boot: i
     ds["difficulty"] = ("label", np.asarray(groups.values, dtype=str),
                         {"description": groups.attrs.get("description", "")})
     ds["difficulty_rank"] = ("label", rank, {"description": "0 = hardest (lowest ranking accuracy; ties by label)"})
-    lo, hi = ds["delta_accuracy_lower"].values, ds["delta_accuracy_upper"].values
-    ds["verdict"] = (("remedy", "label"), np.array([[class_verdict(a, b) for a, b in zip(r_lo, r_hi)]
-                                                   for r_lo, r_hi in zip(lo, hi)], dtype=str),
-                     {"description": "hurt: below(0) agrees on the change's interval; helped: above(0) agrees"})
+    hurt, helped = ds["hurt_fdr"].values, ds["helped_fdr"].values
+    ds["verdict"] = (("remedy", "label"), np.array([[class_verdict(a, b) for a, b in zip(r_h, r_p)]
+                                                   for r_h, r_p in zip(hurt, helped)], dtype=str),
+                     {"description": "hurt / helped: the change is below / above 0 at a 5 % false-discovery rate "
+                                     "across the remedy's classes (Benjamini-Hochberg)"})
     ds["train_minutes"] = ((), train_minutes(runs), {"description": "minutes of training behind the runs"})
     specs = [str(s) for s in ds["remedy"].values]
+    controls = [s for s in specs if s.partition(":")[0].strip() == "baseline-probe"]
+    if controls:
+        vs = summary.paired_deltas(runs, reference=controls[0], n_boot=n_boot, seed=seed)
+        for stat in ("gap", "mean"):
+            for b in ("", "_lower", "_upper"):
+                ds[f"delta_{stat}_vs_probe{b}"] = ("remedy", vs[f"delta_{stat}{b}"].values,
+                                                   {"description": f"{stat} minus {controls[0]}'s"} if not b else {})
+        ds.attrs["probe_reference"] = controls[0]
     ds = ds.assign_coords(kind=("remedy", [s.partition(":")[0].strip() for s in specs]),
                           description=("remedy", [str(d) for d in runs["description"].values]))
     models = [str(m) for m in acc["model"].values] if "model" in acc.dims else []
@@ -256,6 +280,11 @@ def summarize(runs: xr.Dataset, ranking: xr.Dataset | xr.DataArray, *, n_boot: i
 def _specs(ds: xr.Dataset) -> list[str]:
     ref = str(ds.attrs.get("reference", ds["remedy"].values[0]))
     return [str(s) for s in ds["remedy"].values if str(s) != ref]
+
+
+def _remedy_specs(ds: xr.Dataset) -> list[str]:
+    """The entries that are remedies (no reference, no :data:`CONTROLS`)."""
+    return [s for s in _specs(ds) if s.partition(":")[0].strip() not in CONTROLS]
 
 
 def _of(ds: xr.Dataset, kind: str) -> list[str]:
@@ -293,6 +322,7 @@ def _claim_rows(ds: xr.Dataset) -> list[tuple[str, Any, dict]]:
             rows.append((_slug(kind) if spec == same[0] else _slug(spec), _delta(
                 key, ds, spec, "gap", below(0), id=_ident(key, spec, same, kind, key.endswith("learning_fairer")),
                 measure=f"Δ gap between the best and the worst class, {spec} − {ref}", section=SECTION_SPREAD), {}))
+    rows += _vs_probe_rows(ds)
     same = _of(ds, "reweight")
     n_hard = int((ds["difficulty"] == "hard").sum())
     for spec in same:
@@ -310,21 +340,52 @@ def _claim_rows(ds: xr.Dataset) -> list[tuple[str, Any, dict]]:
             id=_ident("cui.reweight_no_gain", spec, same, "reweight", False), section=SECTION_SPREAD,
             measure=f"Δ balanced accuracy, {spec} − {ref}",
             note="'no gain' read as: any gain is smaller than 0.01"), {}))
+    from ..summary import FDR_Q
+    k, q = int(ds.sizes["label"]), f"{FDR_Q:.0%}".replace("%", " %")
     for kind in AUGMENTATIONS:
         same = _of(ds, kind)
         for spec in same:
-            d = ds["delta_accuracy"].sel(remedy=spec)
-            worst = int(d["label"].values[int(np.argmin(d.values))])
-            name = str(ds["class_name"].sel(label=worst).values)
-            v, lo, hi = _triple(ds, "delta_accuracy", remedy=spec, label=worst)
+            n_hurt, p_min, names = _hurt_at_fdr(ds, spec)
             slug = f"aug_{_slug(kind) if spec == same[0] else _slug(spec)}"
             rows.append((slug, paper_claim(
-                "lee.augmentation_hurts_some", measure=f"Δ accuracy of the most-hurt class ({name}), {spec} − {ref}",
-                ours=v, lower=lo, upper=hi, rule=below(0), section=SECTION_CLASSES,
+                "lee.augmentation_hurts_some", measure=f"classes hurt at a {q} false-discovery rate across the {k} "
+                f"classes, {spec} − {ref} (p: the smallest Benjamini-Hochberg adjusted p of a class that fell)",
+                ours=n_hurt, p_value=p_min, rule=significant(FDR_Q), section=SECTION_CLASSES,
                 id=_ident("lee.augmentation_hurts_some", spec, same, kind, True),
-                note="the class is chosen after looking (the most negative change), with no correction for "
-                     "multiplicity (issue 13)"), {f"rm_c_{slug}_class": name}))
+                note=f"Benjamini–Hochberg across the K = {k} classes (two-sided p of each class's paired change, "
+                     f"the t of its interval); only classes whose change is negative count"),
+                {f"rm_c_{slug}_classes": ", ".join(names) or "none"}))
     return rows
+
+
+def _hurt_at_fdr(ds: xr.Dataset, spec: str) -> tuple[int, float, list[str]]:
+    """For one entry: the number of classes hurt at a 5 % false-discovery rate (``hurt_fdr``), the smallest
+    BH-adjusted p among the classes whose change is negative (1 when none is), and the hurt classes' names, hardest
+    first."""
+    e = ds.sel(remedy=spec)
+    centre = (e["delta_accuracy_lower"].values + e["delta_accuracy_upper"].values) / 2  # the sign hurt_fdr uses
+    fell = centre < 0
+    p_adj = np.asarray(e["delta_accuracy_p_adjusted"].values, dtype=float)
+    p_min = float(np.nanmin(p_adj[fell])) if fell.any() and np.isfinite(p_adj[fell]).any() else 1.0
+    hurt = np.asarray(e["hurt_fdr"].values, dtype=bool)
+    names = [str(ds["class_name"].values[i]) for i in np.argsort(ds["difficulty_rank"].values) if hurt[i]]
+    return int(hurt.sum()), p_min, names
+
+
+def _vs_probe_rows(ds: xr.Dataset) -> list[tuple[str, Any, dict]]:
+    """The controlled representation-learning claim: Δ gap, simclr-probe − baseline-probe (same probe settings)."""
+    from ..jobs.remedies import parse  # torch-free
+    ctl = str(ds.attrs.get("probe_reference", ""))
+    if "delta_gap_vs_probe" not in ds or not ctl:
+        return []
+    key = "cui.representation_learning_fairer"
+    same = [s for s in _of(ds, "simclr-probe") if parse(s)[1]["C"] == parse(ctl)[1]["C"]]
+    return [("simclr_vs_probe" if spec == same[0] else f"{_slug(spec)}_vs_probe", _delta(
+        key, ds, spec, "gap_vs_probe", below(0), id=f"{key}:vs-probe" + (f":{spec}" if len(same) > 1 else ""),
+        measure=f"Δ gap between the best and the worst class, {spec} − {ctl} (the same linear probe on the "
+                f"baseline's own frozen features: what SimCLR's features change)", section=SECTION_SPREAD,
+        note="per resample, the difference of the two entries' paired changes from the baseline"), {})
+        for spec in same]
 
 
 def claims(ds: xr.Dataset) -> xr.Dataset:
@@ -337,11 +398,11 @@ def _slug(text: str) -> str:
 
 
 #: the verdict glue keys the notebook's prose quotes (``rm_v_<slug>``), present even when not tested
-VERDICT_SLUGS = ("mixup", "cutmix", "simclr_probe", "simclr_finetune", "reweight_hard", "reweight_easy",
-                 "reweight_gain", *(f"aug_{k}" for k in AUGMENTATIONS))
+VERDICT_SLUGS = ("mixup", "cutmix", "simclr_probe", "simclr_finetune", "simclr_vs_probe", "reweight_hard",
+                 "reweight_easy", "reweight_gain", *(f"aug_{k}" for k in AUGMENTATIONS))
 #: remedies whose changes the prose quotes (``rm_<slug>_d<stat>``), NaN when not run
 PROSE_KINDS = ("mixup", "cutmix", "randaugment", "trivialaugment", "reweight", "focal", "label-smoothing",
-               "simclr-finetune", "simclr-probe")
+               "baseline-probe", "simclr-finetune", "simclr-probe")
 
 
 def glue_values(ds: xr.Dataset) -> dict[str, float | int | str]:
@@ -349,10 +410,11 @@ def glue_values(ds: xr.Dataset) -> dict[str, float | int | str]:
 
     Per remedy kind (first spec of that kind; NaN when it did not run): ``rm_<kind>_dgap``,
     ``_dmean``, ``_dhard``, ``_deasy``, each with ``_lo`` / ``_hi``. Per claim: ``rm_v_<slug>`` (its
-    verdict, or "not tested …") and ``rm_c_<slug>`` with ``_lo`` / ``_hi`` (our measure);
-    ``rm_c_aug_<kind>_class`` names the most-hurt class.
+    verdict, or "not tested …") and ``rm_c_<slug>`` with ``_lo`` / ``_hi`` (our measure), ``rm_p_<slug>`` (its
+    p-value, NaN for an interval); ``rm_c_aug_<kind>_classes`` names the classes hurt at FDR 5 %.
+    ``rm_n_remedies``, ``rm_n_hurting`` and ``rm_best_gap_*`` leave out the controls (:data:`CONTROLS`).
     """
-    specs = _specs(ds)
+    specs = _remedy_specs(ds)
     ref = str(ds.attrs.get("reference", "baseline"))
     out: dict[str, float | int | str] = {
         "rm_n_remedies": len(specs),
@@ -391,11 +453,12 @@ def glue_values(ds: xr.Dataset) -> dict[str, float | int | str]:
             out |= {key: v, f"{key}_lo": lo, f"{key}_hi": hi}
     for slug in VERDICT_SLUGS:  # every key the prose may quote, also for a claim that was not tested
         out |= {f"rm_v_{slug}": NOT_TESTED, f"rm_c_{slug}": math.nan, f"rm_c_{slug}_lo": math.nan,
-                f"rm_c_{slug}_hi": math.nan} | ({f"rm_c_{slug}_class": "–"} if slug.startswith("aug_") else {})
+                f"rm_c_{slug}_hi": math.nan, f"rm_p_{slug}": math.nan} | \
+            ({f"rm_c_{slug}_classes": "–"} if slug.startswith("aug_") else {})
     rows = _claim_rows(ds)
     for slug, c, extra in rows:
         out |= {f"rm_v_{slug}": c.verdict, f"rm_c_{slug}": c.ours, f"rm_c_{slug}_lo": c.lower,
-                f"rm_c_{slug}_hi": c.upper, **extra}
+                f"rm_c_{slug}_hi": c.upper, f"rm_p_{slug}": c.p_value, **extra}
     counts = verdict_counts(claims_dataset([c for _, c, _ in rows], chapter="remedies")) if rows else {}
     out |= {"rm_n_claims": len(rows), "rm_n_agrees": counts.get(AGREES, 0),
             "rm_n_disagrees": counts.get(DISAGREES, 0), "rm_n_cannot_tell": counts.get(CANNOT_TELL, 0)}
@@ -409,6 +472,11 @@ def _setting(ds: xr.Dataset, kind: str, name: str, default: Any = "–") -> Any:
     return parse(same[0])[1][name] if same else default
 
 
+def _controls_text(ds: xr.Dataset) -> str:
+    n = len(_specs(ds)) - len(_remedy_specs(ds))
+    return f" and {n} control{'s' if n != 1 else ''} ({', '.join(CONTROLS)})" if n else ""
+
+
 def profile_text(ds: xr.Dataset) -> str:
     """The Markdown sentence that opens the chapter: what ran, at which scale, how long it took."""
     a = ds.attrs
@@ -418,7 +486,7 @@ def profile_text(ds: xr.Dataset) -> str:
             f"({a.get('train_per_class', '')} training images per class, the full test set of "
             f"{int(a.get('n_test', 0)):,} images), {a.get('epochs', '')} epochs, {a.get('optimizer', '')} lr "
             f"{a.get('lr', '')}, augmentation `{a.get('augment', '')}`; seeds {a.get('seeds', '')} for every remedy. "
-            f"{n - 1} remedies plus the baseline = {n * n_seeds} runs, which took "
+            f"{len(_remedy_specs(ds))} remedies{_controls_text(ds)} plus the baseline = {n * n_seeds} runs, which took "
             f"{float(ds['train_minutes']):.1f} minutes when trained (the baseline is chapter 1's cached run when the "
             f"configuration is the same). Intervals: {a.get('ci_method', '')}, {int(a.get('n_boot', 0))} replicates.")
 
@@ -438,7 +506,7 @@ def tables(ds: xr.Dataset) -> dict[str, Any]:
     ``remedies`` (what each does), ``values`` and ``deltas`` (formatted, 95 % CI), ``stat_deltas``
     (long: remedy × statistic change with bounds and direction), ``classes`` (long: remedy × class,
     hardest class first, with the verdict), ``groups`` (long: remedy × group), ``hurt`` (the classes
-    each remedy measurably hurts / helps).
+    each remedy hurts / helps at a 5 % false-discovery rate across its classes).
     """
     import pandas as pd
 

@@ -5,7 +5,9 @@ make per-class accuracy more even, and that re-weighting lifts hard classes but 
 with no overall gain; DropMix (arXiv 2307.09136) finds augmentation helps some classes and hurts
 others. A *remedy* is a named change to a base :class:`~fairnotes.jobs.train.TrainConfig`, written
 like a model spec (``"mixup"``, ``"mixup:alpha=0.4"``, ``"simclr-probe:epochs=20"``); see
-:data:`REMEDIES` for the names, what each does and its settings. Every remedy runs with the
+:data:`REMEDIES` for the names, what each does and its settings. ``baseline-probe`` is not a remedy
+but the control of ``simclr-probe``: the same linear probe on the baseline run's own frozen
+features, so that simclr-probe − baseline-probe isolates what SimCLR's features change. Every remedy runs with the
 baseline's seeds, so seed ``s`` of a remedy and seed ``s`` of the baseline share the training
 subset and the initial weights: the comparison is paired (:func:`fairnotes.jobs.paired.compare`).
 
@@ -46,6 +48,8 @@ REMEDIES: dict[str, tuple[str, dict]] = {
     "reweight": ("class weights ∝ accuracy^−power, accuracy measured by the baseline (same seed) on held-out "
                  "training images it never saw; weights averaged to 1", {"power": 1.0, "heldout_per_class": 500}),
     "focal": ("focal loss (softmax form): cross-entropy × (1 − p_true)^γ", {"gamma": 2.0}),
+    "baseline-probe": ("the control of simclr-probe: the same linear probe (same training images, C and test set) "
+                       "on the baseline run's own frozen features (its final weights)", {"C": 1.0}),
     "simclr-finetune": ("SimCLR pre-training on the same training images (labels unused), then the base "
                         "training from those weights", dict(_SIMCLR)),
     "simclr-probe": ("SimCLR pre-training, then a linear probe (logistic regression) on the frozen features",
@@ -69,7 +73,10 @@ def parse(spec: str) -> tuple[str, dict]:
 
 @dataclass
 class LinearProbeConfig:
-    """A linear probe on a contrastive encoder's frozen features (the ``simclr-probe`` remedy)."""
+    """A linear probe on frozen features: a contrastive encoder's (``pretrain``, the ``simclr-probe`` remedy) or,
+    with ``features_of`` (a :class:`~fairnotes.jobs.train.TrainConfig`'s fields), a trained run's final weights
+    (the ``baseline-probe`` control). The probe fits on the training subset of ``dataset``,
+    ``train_per_class``, ``seed`` and predicts the full test split either way."""
 
     pretrain: dict = field(default_factory=dict)
     dataset: str = "fashion-mnist"
@@ -77,17 +84,35 @@ class LinearProbeConfig:
     seed: int = 0
     C: float = 1.0
     profile: str = "laptop"
+    features_of: dict | None = None
+
+    def __post_init__(self) -> None:
+        if self.features_of is not None and self.pretrain:
+            raise ValueError("a linear probe reads one encoder: give pretrain or features_of, not both")
 
     def key(self) -> str:
+        """Hash of the fields; ``features_of`` enters as the run's own key (absent when ``None``, so the
+        simclr-probe keys cached before it existed still hold)."""
         from ..results import config_hash
-        return config_hash({f.name: getattr(self, f.name) for f in fields(self)})
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "features_of"}
+        if self.features_of is not None:
+            d["features_of"] = self.run_config().key()
+        return config_hash(d)
+
+    def run_config(self) -> Any:
+        """The ``TrainConfig`` whose final weights give the features (``features_of``), or ``None``."""
+        if self.features_of is None:
+            return None
+        from .train import TrainConfig
+        return TrainConfig(**{**self.features_of, "progress": False})
 
 
 def plan(base: Any, spec: str, seed: int) -> Any:
     """The config (``TrainConfig`` or :class:`LinearProbeConfig`) of remedy ``spec`` for ``seed``.
 
     ``reweight`` measures the baseline's held-out accuracy here (training the baseline first if
-    it is not cached).
+    it is not cached). ``baseline-probe`` is a :class:`LinearProbeConfig` on the baseline's
+    ``TrainConfig`` for ``seed`` (the same probe fields as ``simclr-probe``'s).
     """
     from .contrastive import ContrastiveConfig
     name, kw = parse(spec)
@@ -107,6 +132,10 @@ def plan(base: Any, spec: str, seed: int) -> Any:
         acc = heldout_accuracy(cfg, per_class=int(kw["heldout_per_class"]))
         return dataclasses.replace(cfg, class_weights=[round(float(w), 6) for w in
                                                        weights_from_accuracy(acc, power=float(kw["power"]))])
+    if name == "baseline-probe":
+        run = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "progress"}
+        return LinearProbeConfig(dataset=cfg.dataset, train_per_class=cfg.train_per_class, seed=cfg.seed,
+                                 C=float(kw["C"]), profile=cfg.profile, features_of=run)
     sim = {k: v for k, v in kw.items() if k != "C"}
     pre = ContrastiveConfig(dataset=cfg.dataset, model=cfg.model, model_kwargs=dict(cfg.model_kwargs),
                             train_per_class=cfg.train_per_class, seed=cfg.seed, device=cfg.device,
@@ -143,7 +172,7 @@ def run(base: Any, *, remedies: Sequence[str], seeds: Sequence[int], progress: b
             cfg = plan(base, spec, int(seed))
             pretrain = getattr(cfg, "pretrain", None)
             pre_time[(spec, int(seed))] = 0.0
-            if pretrain is not None:
+            if pretrain:
                 pre = results.cached(contrastive.run, contrastive.ContrastiveConfig(**pretrain, progress=False))
                 pre_time[(spec, int(seed))] = float(pre.attrs.get("wall_time_s", np.nan))
             job = linear_probe if isinstance(cfg, LinearProbeConfig) else train.run
@@ -206,24 +235,40 @@ def weights_from_accuracy(accuracy: Any, *, power: float = 1.0, floor: float = 0
 
 
 def linear_probe(cfg: LinearProbeConfig) -> xr.Dataset:
-    """Logistic-regression probe on a contrastive encoder's frozen features (:func:`fairnotes.heads.linear_head`).
+    """Logistic-regression probe on frozen features (:func:`fairnotes.heads.linear_head`).
 
-    Fits on the training subset the encoder saw (``train_per_class``, ``seed``), predicts the full
-    test split; returns the train job's final-result variables (``prediction``, ``target``,
-    ``logits``, per-class metrics) so it stacks with training runs.
+    The features are a contrastive encoder's (``cfg.pretrain``) or a trained run's final weights'
+    (``cfg.features_of``, through :func:`fairnotes.jobs.features.extract`, which reads the run's
+    checkpoint). Fits on the training subset (``train_per_class``, ``seed``: the images the encoder
+    or the run saw), predicts the full test split; returns the train job's final-result variables
+    (``prediction``, ``target``, ``logits``, per-class metrics) so it stacks with training runs.
     """
-    import torch
-    from functools import partial
-
-    from .. import _torch, augment, data, models
+    from .. import data
     from ..heads import linear_head
     from . import _schema
     from ._subset import training_subset
-    from .contrastive import ContrastiveConfig, build_encoder
     t0 = time.perf_counter()
-    pre = ContrastiveConfig(**cfg.pretrain)
     train = training_subset(cfg)
     test = data.load(cfg.dataset, "test")
+    source = _run_features if cfg.features_of is not None else _encoder_features
+    feats, n_params = source(cfg, train, test)
+    logits = linear_head(feats[0], train.labels, feats[1], num_classes=train.num_classes, C=cfg.C)
+    ds = _schema.final_dataset(logits, test.labels, test.class_names)
+    ds.attrs.update(n_train=len(train), n_test=len(test), n_params=n_params,
+                    wall_time_s=round(time.perf_counter() - t0, 3), probe="logistic regression (L-BFGS), C=%g" % cfg.C)
+    if cfg.features_of is not None:
+        ds.attrs["features_of"] = f"run {cfg.run_config().key()} ({cfg.run_config().model})"
+    return ds
+
+
+def _encoder_features(cfg: LinearProbeConfig, train: Any, test: Any) -> tuple[list[np.ndarray], int]:
+    """Training- and test-set features of ``cfg.pretrain``'s contrastive encoder, and its parameter count."""
+    import torch
+    from functools import partial
+
+    from .. import _torch, augment, models
+    from .contrastive import ContrastiveConfig, build_encoder
+    pre = ContrastiveConfig(**cfg.pretrain)
     net, size = build_encoder(pre, train.num_classes, train.images.shape[1])
     rt = _torch.start(pre.device)
     try:
@@ -234,8 +279,22 @@ def linear_probe(cfg: LinearProbeConfig) -> xr.Dataset:
                                 features=True)[1] for s in (train, test)]
     finally:
         rt.close()
-    logits = linear_head(feats[0], train.labels, feats[1], num_classes=train.num_classes, C=cfg.C)
-    ds = _schema.final_dataset(logits, test.labels, test.class_names)
-    ds.attrs.update(n_train=len(train), n_test=len(test), n_params=_torch.count_params(net),
-                    wall_time_s=round(time.perf_counter() - t0, 3), probe="logistic regression (L-BFGS), C=%g" % cfg.C)
-    return ds
+    return feats, _torch.count_params(net)
+
+
+def _run_features(cfg: LinearProbeConfig, train: Any, test: Any) -> tuple[list[np.ndarray], int]:
+    """Training- and test-set features of ``cfg.features_of``'s trained run (its final weights, cached on disk by
+    :func:`fairnotes.jobs.features.extract`; the run is trained first if its checkpoint is missing), and its
+    parameter count. Refuses features of other images than the probe's own training subset and test set."""
+    from .. import _torch
+    from .features import extract, run_model
+    run = cfg.run_config()
+    if (run.dataset, run.train_per_class, run.seed) != (cfg.dataset, cfg.train_per_class, cfg.seed) \
+            or run.train_imbalance is not None:
+        raise ValueError("baseline-probe: the run's data set, train_per_class and seed must be the probe's, and "
+                         "its training subset balanced")
+    out = [extract(run, split=split, device=run.device, progress=False) for split in ("train", "test")]
+    for ds, images in zip(out, (train, test)):
+        if not np.array_equal(ds["labels"].values, np.asarray(images.labels)):
+            raise RuntimeError(f"the run's {ds.attrs.get('split')} features are not of the probe's images")
+    return [ds["features"].values.astype(np.float32) for ds in out], _torch.count_params(run_model(run)[0])

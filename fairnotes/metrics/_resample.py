@@ -62,6 +62,23 @@ def replicate_accuracy(y: np.ndarray, hits: np.ndarray, *, n_boot: int,
     return observed, by_images, by_seeds
 
 
+def _two_source_t(observed: np.ndarray, by_images: np.ndarray, by_seeds: np.ndarray, *, n_seeds: int,
+                  image_var_floor: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The t-construction behind :func:`two_source_interval` and :func:`two_source_p_value`:
+    ``(centre, se, df)`` — the bias-corrected centre, its standard error over both sources, and the
+    Welch–Satterthwaite degrees of freedom (``inf`` when the seed part is 0)."""
+    observed = np.asarray(observed, dtype=float)
+    v_img = np.nanvar(by_images, axis=0, ddof=1)
+    if image_var_floor is not None:
+        v_img = np.maximum(v_img, image_var_floor)
+    v_seed = np.nanvar(by_seeds, axis=0, ddof=1) * n_seeds / (n_seeds - 1) if n_seeds > 1 else 0.0 * v_img
+    total = v_img + v_seed
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = np.where(v_seed > 0, total ** 2 / (v_seed ** 2 / max(n_seeds - 1, 1)), np.inf)
+    centre = 2 * observed - np.nanmean(by_images, axis=0)
+    return centre, np.sqrt(total), np.maximum(df, 1)
+
+
 def two_source_interval(observed: np.ndarray, by_images: np.ndarray, by_seeds: np.ndarray, *, n_seeds: int,
                         confidence: float = 0.95, image_var_floor: np.ndarray | None = None
                         ) -> tuple[np.ndarray, np.ndarray]:
@@ -74,22 +91,30 @@ def two_source_interval(observed: np.ndarray, by_images: np.ndarray, by_seeds: n
     upward bias of max − min. The quantile is Student's t with the Welch–Satterthwaite degrees of
     freedom, ``(v_img + v_seed)² / (v_seed² / (S−1))`` — so three seeds are not treated like thirty.
     Coverage is checked by simulation in ``tests/metrics/test_coverage.py``. ``image_var_floor`` is a
-    lower bound on the image part (see :func:`stat_intervals`).
+    lower bound on the image part (see :func:`stat_intervals`). :func:`two_source_p_value` is the
+    matching test.
     """
     from scipy.stats import t
 
-    observed = np.asarray(observed, dtype=float)
-    v_img = np.nanvar(by_images, axis=0, ddof=1)
-    if image_var_floor is not None:
-        v_img = np.maximum(v_img, image_var_floor)
-    v_seed = np.nanvar(by_seeds, axis=0, ddof=1) * n_seeds / (n_seeds - 1) if n_seeds > 1 else 0.0 * v_img
-    total = v_img + v_seed
-    with np.errstate(divide="ignore", invalid="ignore"):
-        df = np.where(v_seed > 0, total ** 2 / (v_seed ** 2 / max(n_seeds - 1, 1)), np.inf)
-    q = t.ppf(0.5 + confidence / 2, np.maximum(df, 1))
-    centre = 2 * observed - np.nanmean(by_images, axis=0)
-    half = q * np.sqrt(total)
+    centre, se, df = _two_source_t(observed, by_images, by_seeds, n_seeds=n_seeds, image_var_floor=image_var_floor)
+    half = t.ppf(0.5 + confidence / 2, df) * se
     return centre - half, centre + half
+
+
+def two_source_p_value(observed: np.ndarray, by_images: np.ndarray, by_seeds: np.ndarray, *, n_seeds: int,
+                       image_var_floor: np.ndarray | None = None) -> np.ndarray:
+    """The two-sided p-value of "the statistic is 0", from the same t-construction as :func:`two_source_interval`.
+
+    ``t = centre / se`` with the Welch–Satterthwaite degrees of freedom, ``p = 2·P(T_df > |t|)``; so
+    the ``confidence`` interval excludes 0 exactly when ``p < 1 − confidence``. A zero-width interval
+    gives ``p = 0`` off 0 and ``p = 1`` at 0.
+    """
+    from scipy.stats import t
+
+    centre, se, df = _two_source_t(observed, by_images, by_seeds, n_seeds=n_seeds, image_var_floor=image_var_floor)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = np.where(centre == 0, 0.0, np.abs(centre) / se)
+    return np.where(np.isnan(centre) | np.isnan(se), np.nan, 2 * t.sf(stat, df))
 
 
 def stat_intervals(observed: np.ndarray, by_images: np.ndarray, by_seeds: np.ndarray, *, n_seeds: int,

@@ -18,7 +18,7 @@ from fairnotes.analysis import remedies as rm
 ROOT = Path(__file__).resolve().parents[2]
 K, PER_CLASS, SEEDS = 6, 100, (0, 1, 2)
 NAMES = ["ant", "bee", "cat", "dog", "eel", "fox"]
-SPECS = ["baseline", "mixup", "cutmix", "reweight", "randaugment", "simclr-finetune:epochs=8",
+SPECS = ["baseline", "mixup", "cutmix", "reweight", "randaugment", "baseline-probe", "simclr-finetune:epochs=8",
          "simclr-probe:epochs=8", "focal"]
 # the ranking runs' mean accuracy per class: hard = labels 1, 4 (a tie at 0.3, the lower label harder),
 # medium = 2, 3, easy = 0, 5 (⌊6/3⌋ = 2 at each end); rank 0..5 = labels 1, 4, 2, 3, 0, 5
@@ -35,6 +35,7 @@ def _runs(seed: int = 0) -> xr.Dataset:
     skill["mixup"] = base + np.array([0.0, -0.25, 0.0, 0.0, -0.25, 0.0])   # hurts the hard classes
     skill["reweight"] = base + np.array([-0.3, 0.3, 0.0, 0.0, 0.3, -0.3])  # lifts hard, costs easy
     skill["simclr-probe:epochs=8"] = base + np.array([0.0, 0.2, 0.0, 0.0, 0.2, 0.0])
+    skill["baseline-probe"] = base + np.array([-0.1, 0.3, 0.0, 0.0, 0.3, 0.0])  # the control: a probe's own change
     preds = []
     for s in SPECS:
         per_seed = []
@@ -174,21 +175,56 @@ def test_summarize_matches_independent_computations(summary_ds):
     np.testing.assert_allclose(ds["difficulty_accuracy"].values, RANKING)
     assert ds.attrs["groups"] == "hard: 1, 4; easy: 0, 5"
     assert "2 other architectures (mlp, vit) × 2 seeds in chapter 'prevalence'" in ds.attrs["ranked_by"]
-    assert ds["kind"].values.tolist() == ["baseline", "mixup", "cutmix", "reweight", "randaugment", "simclr-finetune",
-                                          "simclr-probe", "focal"]
-    # 8 remedies × 3 seeds × 60 s, plus one shared pre-training per seed (120 + 121 + 122 s)
-    assert math.isclose(float(ds["train_minutes"]), (8 * 3 * 60 + 363) / 60)
+    assert ds["kind"].values.tolist() == ["baseline", "mixup", "cutmix", "reweight", "randaugment", "baseline-probe",
+                                          "simclr-finetune", "simclr-probe", "focal"]
+    # 9 entries × 3 seeds × 60 s, plus one shared pre-training per seed (120 + 121 + 122 s)
+    assert math.isclose(float(ds["train_minutes"]), (9 * 3 * 60 + 363) / 60)
 
 
-def test_verdict_is_the_shared_rule_on_each_interval(summary_ds):
-    lo, hi = summary_ds["delta_accuracy_lower"].values, summary_ds["delta_accuracy_upper"].values
+def test_vs_probe_is_simclr_probe_minus_baseline_probe_per_replicate(summary_ds):
+    """Δ gap (simclr-probe − baseline-probe): the point is the difference of the two deltas from the baseline, and
+    the interval is the engine's on the per-replicate differences of the two entries' gaps."""
+    from fairnotes.metrics._resample import replicate_accuracy, two_source_interval
+    ds, runs = summary_ds, _runs()
+    sim, ctl = "simclr-probe:epochs=8", "baseline-probe"
+    assert ds.attrs["probe_reference"] == ctl
+    assert math.isclose(float(ds["delta_gap_vs_probe"].sel(remedy=sim)),
+                        float(ds["delta_gap"].sel(remedy=sim) - ds["delta_gap"].sel(remedy=ctl)), abs_tol=1e-12)
+    assert float(ds["delta_gap_vs_probe"].sel(remedy=ctl)) == 0.0
+    y = runs["target"].values.astype(int)
+    hits = runs["prediction"].transpose("remedy", "seed", "sample").values == y
+    obs, bi, bs = replicate_accuracy(y, hits, n_boot=200, seed=0)
+    i, j = SPECS.index(sim), SPECS.index(ctl)
+    gap = [a.max(-1) - a.min(-1) for a in (obs, bi, bs)]
+    lo, hi = two_source_interval(gap[0][i] - gap[0][j], gap[1][:, i] - gap[1][:, j], gap[2][:, i] - gap[2][:, j],
+                                 n_seeds=3)
+    assert math.isclose(float(ds["delta_gap_vs_probe_lower"].sel(remedy=sim)), float(lo), rel_tol=1e-9)
+    assert math.isclose(float(ds["delta_gap_vs_probe_upper"].sel(remedy=sim)), float(hi), rel_tol=1e-9)
+    # without the control there is no such variable, and no such claim
+    no_ctl = rm.summarize(runs.sel(remedy=[s for s in SPECS if s != ctl]), _ranking(), n_boot=50)
+    assert "delta_gap_vs_probe" not in no_ctl and "probe_reference" not in no_ctl.attrs
+    assert not [c for c in rm.claims(no_ctl)["claim"].values if "vs-probe" in str(c)]
+
+
+def test_verdict_is_benjamini_hochberg_across_classes(summary_ds):
     v = summary_ds["verdict"].values
-    np.testing.assert_array_equal(v == "hurt", hi < 0)
-    np.testing.assert_array_equal(v == "helped", lo > 0)
-    assert (v[SPECS.index("baseline")] == "unclear").all()  # [0, 0] touches 0: closed intervals
+    np.testing.assert_array_equal(v == "hurt", summary_ds["hurt_fdr"].values)
+    np.testing.assert_array_equal(v == "helped", summary_ds["helped_fdr"].values)
+    # hand BH (step-up at q = 0.05) on each remedy's p-values, the sign from the change
+    for i, s in enumerate(SPECS):
+        p = summary_ds["delta_accuracy_p"].sel(remedy=s).values
+        order = np.argsort(p)
+        ok = np.flatnonzero(p[order] <= 0.05 * np.arange(1, K + 1) / K)
+        rej = np.zeros(K, bool)
+        rej[order[: ok[-1] + 1] if ok.size else []] = True
+        d = summary_ds["delta_accuracy"].sel(remedy=s).values
+        np.testing.assert_array_equal(v[i] == "hurt", rej & (d < 0), err_msg=s)
+    assert (v[SPECS.index("baseline")] == "unclear").all()  # a zero change: p = 1
     assert set(v[SPECS.index("mixup"), [1, 4]]) == {"hurt"}
-    assert rm.class_verdict(-0.2, -0.01) == "hurt" and rm.class_verdict(0.01, 0.2) == "helped"
-    assert rm.class_verdict(-0.1, 0.0) == "unclear" and rm.class_verdict(math.nan, 1.0) == "unclear"
+    assert rm.class_verdict(True, False) == "hurt" and rm.class_verdict(False, True) == "helped"
+    assert rm.class_verdict(False, False) == "unclear"
+    with pytest.raises(ValueError, match="both"):
+        rm.class_verdict(True, True)
     assert rm.direction(-0.2, -0.1) == "decreased" and rm.direction(0.1, 0.2) == "increased"
     assert rm.direction(-0.1, 0.1) == "no clear change"
 
@@ -232,6 +268,8 @@ OUTCOMES = {"lower": (-0.05, -0.08, -0.02), "higher": (0.05, 0.02, 0.08), "strad
      {"lower": AGREES, "higher": DISAGREES}),
     ("cui.representation_learning_fairer:simclr-finetune", "delta_gap", {"remedy": "simclr-finetune:epochs=8"},
      {"lower": AGREES, "higher": DISAGREES}),
+    ("cui.representation_learning_fairer:vs-probe", "delta_gap_vs_probe", {"remedy": "simclr-probe:epochs=8"},
+     {"lower": AGREES, "higher": DISAGREES}),
     ("cui.reweight_lifts_hard", "delta_group", {"remedy": "reweight", "group": "hard"},
      {"lower": DISAGREES, "higher": AGREES}),
     ("cui.reweight_hurts_easy", "delta_group", {"remedy": "reweight", "group": "easy"},
@@ -255,24 +293,48 @@ def test_reweight_no_gain_is_below_one_point(summary_ds, interval, want):
     assert "0.01" in str(c["rule"].values) and "0.01" in str(c["note"].values)
 
 
-@pytest.mark.parametrize("outcome,want", [("lower", AGREES), ("higher", DISAGREES), ("straddles", CANNOT_TELL)])
-def test_augmentation_hurts_some_takes_the_most_hurt_class(summary_ds, outcome, want):
-    ds = summary_ds.copy(deep=True)
-    ds["delta_accuracy"].loc[{"remedy": "randaugment"}] = [0.1, 0.1, 0.1, -0.001, 0.1, 0.1]  # dog: most negative
-    ds = _set(ds, "delta_accuracy", *OUTCOMES[outcome], remedy="randaugment", label=3)
-    ds["delta_accuracy"].loc[{"remedy": "randaugment", "label": 3}] = -0.2
+def _fdr_case(ds, centre, p_adj):
+    """randaugment's per-class changes (interval centres) and BH-adjusted p, with the flags they imply."""
+    ds = ds.copy(deep=True)
+    sel = {"remedy": "randaugment"}
+    centre, p_adj = np.asarray(centre, float), np.asarray(p_adj, float)
+    ds["delta_accuracy"].loc[sel] = centre
+    ds["delta_accuracy_lower"].loc[sel], ds["delta_accuracy_upper"].loc[sel] = centre - 0.05, centre + 0.05
+    ds["delta_accuracy_p_adjusted"].loc[sel] = p_adj
+    ds["hurt_fdr"].loc[sel] = (p_adj <= 0.05) & (centre < 0)
+    ds["helped_fdr"].loc[sel] = (p_adj <= 0.05) & (centre > 0)
+    return ds
+
+
+@pytest.mark.parametrize("centre,p_adj,want,n,p_min,names", [
+    # two classes fell at FDR 5 % (eel is harder than dog by chapter 1): agrees, p = the smallest adjusted p of a fall
+    ([0.1, 0.0, 0.1, -0.2, -0.1, 0.1], [0.9, 0.9, 0.9, 0.004, 0.03, 0.9], AGREES, 2, 0.004, "eel, dog"),
+    # only a class that rose is flagged: its p does not count
+    ([0.3, 0.0, 0.0, -0.01, 0.0, 0.0], [0.001, 0.9, 0.9, 0.6, 0.9, 0.9], CANNOT_TELL, 0, 0.6, "none"),
+    # nothing flagged; a test that does not reject never disagrees
+    ([-0.02, 0.01, 0.0, -0.03, 0.01, 0.02], [0.4, 0.8, 1.0, 0.2, 0.8, 0.6], CANNOT_TELL, 0, 0.2, "none"),
+    # no class fell at all: p = 1
+    ([0.02, 0.01, 0.05, 0.03, 0.01, 0.02], [0.4, 0.8, 0.01, 0.2, 0.8, 0.6], CANNOT_TELL, 0, 1.0, "none"),
+])
+def test_augmentation_hurts_some_counts_classes_at_fdr(summary_ds, centre, p_adj, want, n, p_min, names):
+    ds = _fdr_case(summary_ds, centre, p_adj)
     c = rm.claims(ds).sel(claim="lee.augmentation_hurts_some:randaugment")
     assert str(c["verdict"].values) == want
-    assert "(dog)" in str(c["measure"].values)
-    assert (float(c["lower"]), float(c["upper"])) == OUTCOMES[outcome][1:]
-    assert "multiplicity" in str(c["note"].values)
+    assert float(c["ours"]) == n and math.isclose(float(c["p_value"]), p_min)
+    assert math.isnan(float(c["lower"])) and "p < 0.05" in str(c["rule"].values)
+    assert "Benjamini–Hochberg across the K = 6 classes" in str(c["note"].values)
+    assert "5 % false-discovery rate" in str(c["measure"].values)
+    g = rm.glue_values(ds)
+    assert g["rm_c_aug_randaugment_classes"] == names and g["rm_c_aug_randaugment"] == n
+    assert math.isclose(g["rm_p_aug_randaugment"], p_min)
 
 
 def test_claims_cover_the_remedies_that_ran(summary_ds):
     c = rm.claims(summary_ds)
     assert c["claim"].values.tolist() == [
         "cui.mixup_fairer", "cui.cutmix_fairer", "cui.representation_learning_fairer:simclr-probe",
-        "cui.representation_learning_fairer:simclr-finetune", "cui.reweight_lifts_hard", "cui.reweight_hurts_easy",
+        "cui.representation_learning_fairer:simclr-finetune", "cui.representation_learning_fairer:vs-probe",
+        "cui.reweight_lifts_hard", "cui.reweight_hurts_easy",
         "cui.reweight_no_gain", "lee.augmentation_hurts_some:mixup", "lee.augmentation_hurts_some:cutmix",
         "lee.augmentation_hurts_some:randaugment"]
     # the synthetic mixup hurts the hard classes: its most-hurt class is one of them, clearly
@@ -301,14 +363,18 @@ def test_glue_values_cover_the_notebook(summary_ds):
     g = rm.glue_values(summary_ds)
     used = set(re.findall(r"\{glue:text\}`([A-Za-z0-9_]+)", (ROOT / "book" / "remedies.md").read_text()))
     assert used and not used - set(g), sorted(used - set(g))
-    assert g["rm_n_remedies"] == len(SPECS) - 1
+    assert g["rm_n_remedies"] == len(SPECS) - 2  # neither the baseline nor the control
+    assert g["rm_v_simclr_vs_probe"] in (AGREES, DISAGREES, CANNOT_TELL)
+    assert math.isclose(g["rm_c_simclr_vs_probe"], float(summary_ds["delta_gap_vs_probe"].sel(
+        remedy="simclr-probe:epochs=8")))
     assert g["rm_hard_classes"] == "bee, eel" and g["rm_easy_classes"] == "ant, fox"
     assert g["rm_v_mixup"] in (AGREES, DISAGREES, CANNOT_TELL)
     assert g["rm_v_aug_trivialaugment"] == rm.NOT_TESTED and math.isnan(g["rm_trivialaugment_dgap"])
-    assert g["rm_n_claims"] == g["rm_n_agrees"] + g["rm_n_disagrees"] + g["rm_n_cannot_tell"] == 10
-    hurting = [s for s in SPECS[1:] if (summary_ds["verdict"].sel(remedy=s) == "hurt").any()]
+    assert g["rm_n_claims"] == g["rm_n_agrees"] + g["rm_n_disagrees"] + g["rm_n_cannot_tell"] == 11
+    remedies = [s for s in SPECS[1:] if s != "baseline-probe"]
+    hurting = [s for s in remedies if summary_ds["hurt_fdr"].sel(remedy=s).any()]
     assert g["rm_n_hurting"] == len(hurting)
-    best = min(SPECS[1:], key=lambda s: float(summary_ds["delta_gap"].sel(remedy=s)))
+    best = min(remedies, key=lambda s: float(summary_ds["delta_gap"].sel(remedy=s)))
     assert g["rm_best_gap_remedy"] == best
 
 
@@ -329,7 +395,8 @@ def test_tables_and_chart(summary_ds):
 def test_profile_text(summary_ds):
     ds = summary_ds.assign_attrs(profile="tiny", model="cnn:width=8", dataset="digits", epochs=3, seeds="0, 1, 2")
     text = rm.profile_text(ds)
-    assert "**Profile `tiny`.** cnn:width=8 on digits" in text and "= 24 runs" in text
+    assert "**Profile `tiny`.** cnn:width=8 on digits" in text
+    assert "7 remedies and 1 control (baseline-probe) plus the baseline = 27 runs" in text
 
 
 def test_module_imports_without_torch():

@@ -1,0 +1,160 @@
+"""The data chapter's two computed pieces: which subsets the later chapters train on, and EmojiProf's twins.
+
+The data chapter has no ``Params``/``run``/``claims`` (it tests no claim); these functions keep its
+notebook thin.
+
+- :func:`training_subsets`: one row per group of training runs of every chapter with an analysis
+  module, for a profile, read from that chapter's parameters (``book/profiles.yaml`` over the
+  notebook's defaults, checked by its ``Params``): data set, training images per class, long tail,
+  test set, seeds, epochs.
+- :func:`emoji_twins`: the EmojiProf images drawn identically for two forms.
+
+Torch-free.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["training_subsets", "emoji_twins", "COLUMNS"]
+
+#: the columns of :func:`training_subsets` (every cell a string)
+COLUMNS = ("chapter", "runs", "data set", "training images per class", "long tail", "test set", "seeds", "epochs")
+
+FULL = "full"
+NONE = "–"
+
+
+def _params(chapter: str, profile: str) -> Any:
+    from .. import runner
+    from . import params_class
+    return params_class(chapter).from_mapping({**runner.profile_parameters(chapter, profile), "profile": profile})
+
+
+def _per_class(n: Any) -> str:
+    return "all" if n is None else str(int(n))
+
+
+def _seeds(seeds: Any) -> str:
+    return ", ".join(str(int(s)) for s in seeds) if len(seeds) else NONE
+
+
+def _specs(specs: Any) -> str:
+    return ", ".join(str(s) for s in specs)
+
+
+def _row(chapter: str, runs: str, dataset: str, per_class: str, seeds: str, epochs: Any, *, long_tail: str = NONE,
+         test: str = FULL) -> dict[str, str]:
+    return dict(zip(COLUMNS, (chapter, runs, dataset, per_class, long_tail, test, seeds, str(epochs))))
+
+
+def _prevalence(p: Any) -> list[dict[str, str]]:
+    from ._common import per_dataset
+    rows, ch = [], "prevalence"
+
+    def trained(name: str) -> list[str]:  # models, then the capacity sweep where it applies (no repeats)
+        return list(dict.fromkeys([*p.models, *(p.capacity if name in p.capacity_datasets else ())]))
+
+    for name in p.datasets:
+        rows.append(_row(ch, f"{len(trained(name))} models: {_specs(trained(name))}", name,
+                         _per_class(per_dataset(p.train_per_class, name)), _seeds(p.seeds),
+                         per_dataset(p.epochs, name)))
+    first = p.datasets[0]
+    # the longer runs and the full-data run (parameters added with issue 13; absent in older Params)
+    budget = [m for m in dict.fromkeys(getattr(p, "budget_models", ())) if m in trained(first)]
+    if budget and getattr(p, "budget_seeds", ()):
+        rows.append(_row(ch, f"trained longer: {_specs(budget)}", first,
+                         _per_class(per_dataset(p.train_per_class, first)), _seeds(p.budget_seeds), p.budget_epochs))
+    full = getattr(p, "full_data_model", None)
+    if full and getattr(p, "full_data_seeds", ()) and full in trained(first):
+        rows.append(_row(ch, f"on the whole training set: {full}", first, "all", _seeds(p.full_data_seeds),
+                         p.full_data_epochs))
+    if p.imagenet_models:
+        rows.append(_row(ch, f"published weights, evaluated only: {_specs(p.imagenet_models)}", "imagenet",
+                         "none (not trained)", NONE, NONE, test="full validation split"))
+    return rows
+
+
+def _representation(p: Any) -> list[dict[str, str]]:
+    from ._common import per_dataset
+    rows, ch = [], "representation"
+    for name in p.datasets:
+        rows.append(_row(ch, f"backbones: {_specs(p.backbones)}" + (" (and an ETF-head twin of each)" if p.etf else ""),
+                         name, _per_class(per_dataset(p.train_per_class, name)), _seeds(p.seeds),
+                         per_dataset(p.epochs, name)))
+        if p.pretrained_model:
+            rows.append(_row(ch, f"{p.pretrained_model}, published weights, frozen: heads fitted on", name,
+                             _per_class(p.pretrained_train_per_class), NONE, "none (frozen)"))
+    name = p.long_tail_dataset
+    n_max = per_dataset(p.train_per_class, name) or 1000  # as the chapter: 1000 when the data set trains on all
+    tail = max(1, round(n_max / p.long_tail_ratio))
+    rows.append(_row(ch, f"long-tailed: {p.backbones[0]}", name, f"{n_max} (first class) to {tail} (last class)",
+                     _seeds(p.seeds[:1]), per_dataset(p.epochs, name),
+                     long_tail=f"ratio {p.long_tail_ratio:g}, exponential"))
+    return rows
+
+
+def _prediction_bias(p: Any) -> list[dict[str, str]]:
+    ch = "prediction_bias"
+    classes = ", ".join(str(c) for c in p.diversity_classes)
+    return [_row(ch, f"tracked runs: {p.model}", p.dataset, _per_class(p.train_per_class), _seeds(p.seeds), p.epochs),
+            _row(ch, f"diversity experiment: {p.model}, a control and {_n(len(p.diversity_targets), 'treatment')}",
+                 f"{p.dataset}, classes {classes}", _per_class(p.train_per_class), _seeds(p.diversity_seeds),
+                 p.diversity_epochs,
+                 test=f"those classes' test images (a treatment replaces {p.diversity_fraction:.0%} of one "
+                      f"label's images, training and test)")]
+
+
+def _remedies(p: Any) -> list[dict[str, str]]:
+    from .remedies import CONTROLS
+    specs = list(dict.fromkeys(s for s in p.remedies if s != "baseline"))
+    controls = [s for s in specs if s.partition(":")[0].strip() in CONTROLS]
+    what = f"{p.model}: the baseline and {_n(len(specs) - len(controls), 'remedy', 'remedies')}" + \
+        (f" and {_n(len(controls), 'control')} ({_specs(controls)})" if controls else "") + ", paired by seed"
+    return [_row("remedies", what, p.dataset, _per_class(p.train_per_class), _seeds(p.seeds), p.epochs)]
+
+
+def _n(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+_BUILDERS = {"prevalence": _prevalence, "representation": _representation, "prediction_bias": _prediction_bias,
+             "remedies": _remedies}
+
+
+def training_subsets(profile: str) -> Any:
+    """What each chapter trains on under ``profile``: a ``pandas.DataFrame`` with :data:`COLUMNS`.
+
+    One row per group of runs (a chapter's sweep on one data set, its longer runs, its long-tailed
+    run...), in book order; every cell is a string. ``training images per class`` is the balanced
+    subset's size drawn per seed (``all``: the whole training split); a long-tailed subset gives the
+    first and last class's counts. Either is at most: a class with fewer images keeps them all. ``test set`` is
+    ``full`` (the whole test split) unless said otherwise; ``–`` means not applicable.
+    """
+    import pandas as pd
+
+    from . import CHAPTERS
+    missing = [ch for ch in CHAPTERS if ch not in _BUILDERS]
+    if missing:
+        raise NotImplementedError(f"training_subsets has no row builder for chapter(s) {', '.join(missing)}")
+    rows = [r for ch in CHAPTERS for r in _BUILDERS[ch](_params(ch, profile))]
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def emoji_twins(prof: Any) -> dict[str, str | int]:
+    """EmojiProf images drawn identically for two forms (byte-equal images with different labels).
+
+    ``prof``: an EmojiProf :class:`~fairnotes.data.ImageSet` (``images``, ``attributes`` with
+    ``style``, ``profession``, ``gender``). Returns the data chapter's glue values:
+    ``emoji_twin_styles`` (the styles with twins, sorted, or "none"), ``emoji_twin_professions``
+    (how many professions have twins) and ``emoji_twin_forms`` (the forms involved, "a and b", or "none").
+    """
+    import pandas as pd
+
+    a = prof.attributes
+    twin = pd.Series([np.asarray(im).tobytes() for im in prof.images]).duplicated(keep=False).to_numpy()
+    twins = a[twin]
+    return {"emoji_twin_styles": ", ".join(sorted(set(twins["style"].astype(str)))) or "none",
+            "emoji_twin_professions": int(twins["profession"].nunique()),
+            "emoji_twin_forms": " and ".join(sorted(set(twins["gender"].astype(str)))) or "none"}

@@ -1,0 +1,128 @@
+"""The data chapter's builders: which subsets each chapter trains on (per profile), and EmojiProf's twins."""
+from __future__ import annotations
+
+import sys
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fairnotes import analysis
+from fairnotes.analysis import data as dt
+
+VIT = "vit:embed_dim=64,depth=4,num_heads=2,patch_size=4"
+DIV_TEST = "those classes' test images (a treatment replaces 50% of one label's images, training and test)"
+ETF = " (and an ETF-head twin of each)"
+LITE = "efficientnet_lite0, published weights, frozen: heads fitted on"
+
+# chapter, runs, data set, training images per class, long tail, test set, seeds, epochs — written out by hand
+# from book/*.md parameters cells and book/profiles.yaml
+LAPTOP = [
+    ("prevalence", f"7 models: mlp, cnn, resnet8, {VIT}, cnn:width=4, cnn:width=8, cnn:width=16", "fashion-mnist",
+     "1000", "–", "full", "0, 1, 2", "4"),
+    ("prevalence", f"4 models: mlp, cnn, resnet8, {VIT}", "mnist-5k", "all", "–", "full", "0, 1, 2", "6"),
+    ("prevalence", f"4 models: mlp, cnn, resnet8, {VIT}", "digits", "all", "–", "full", "0, 1, 2", "30"),
+    ("prevalence", "trained longer: cnn", "fashion-mnist", "1000", "–", "full", "0, 1", "30"),
+    ("prevalence", "on the whole training set: cnn", "fashion-mnist", "all", "–", "full", "0", "15"),
+    ("representation", f"backbones: cnn, resnet8{ETF}", "fashion-mnist", "1000", "–", "full", "0, 1, 2", "4"),
+    ("representation", LITE, "fashion-mnist", "1000", "–", "full", "–", "none (frozen)"),
+    ("representation", f"backbones: cnn, resnet8{ETF}", "mnist-5k", "all", "–", "full", "0, 1, 2", "6"),
+    ("representation", LITE, "mnist-5k", "1000", "–", "full", "–", "none (frozen)"),
+    ("representation", "long-tailed: cnn", "fashion-mnist", "1000 (first class) to 100 (last class)",
+     "ratio 10, exponential", "full", "0", "4"),
+    ("prediction_bias", "tracked runs: cnn", "fashion-mnist", "1000", "–", "full", "0, 1, 2", "4"),
+    ("prediction_bias", "diversity experiment: cnn, a control and 2 treatments", "fashion-mnist, classes 0, 1, 2, 5, 7",
+     "1000", "–", DIV_TEST, "0, 1, 2", "4"),
+    ("remedies", "cnn:width=16: the baseline and 9 remedies and 1 control (baseline-probe), paired by seed",
+     "fashion-mnist", "1000", "–", "full", "0, 1, 2", "4"),
+]
+
+TINY = [
+    ("prevalence", "3 models: mlp:width=16, cnn:width=4, cnn:width=8", "digits", "all", "–", "full", "0, 1", "1"),
+    ("prevalence", "trained longer: cnn:width=4", "digits", "all", "–", "full", "0", "2"),
+    ("prevalence", "on the whole training set: cnn:width=4", "digits", "all", "–", "full", "0", "1"),
+    ("representation", f"backbones: cnn:width=8{ETF}", "digits", "all", "–", "full", "0, 1", "2"),
+    ("representation", LITE, "digits", "5", "–", "full", "–", "none (frozen)"),
+    # digits trains on all its images, so the long-tailed run's largest class asks for the chapter's 1000
+    ("representation", "long-tailed: cnn:width=8", "digits", "1000 (first class) to 200 (last class)",
+     "ratio 5, exponential", "full", "0", "2"),
+    ("prediction_bias", "tracked runs: cnn", "digits", "all", "–", "full", "0, 1", "2"),
+    ("prediction_bias", "diversity experiment: cnn, a control and 1 treatment", "digits, classes 0, 1, 2", "all", "–",
+     DIV_TEST, "0, 1", "2"),
+    ("remedies", "cnn:width=8: the baseline and 9 remedies and 1 control (baseline-probe), paired by seed", "digits",
+     "60", "–", "full", "0, 1", "3"),
+]
+
+
+@pytest.mark.parametrize("profile,want", [("laptop", LAPTOP), ("tiny", TINY)])
+def test_training_subsets_by_hand(profile, want):
+    t = dt.training_subsets(profile)
+    assert list(t.columns) == list(dt.COLUMNS)
+    got = [tuple(r) for r in t.itertuples(index=False)]
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g == w
+    assert all(isinstance(v, str) for v in t.to_numpy().ravel())
+
+
+def test_training_subsets_follow_the_parameters(monkeypatch):
+    """A profile's values are the chapters' parameters: change one, the table follows."""
+    from fairnotes import runner
+    real = runner.profile_parameters
+
+    def fake(chapter, profile, root=None):
+        out = real(chapter, profile, root)
+        if chapter == "remedies":
+            out |= {"train_per_class": None, "seeds": [4], "remedies": ["mixup"]}
+        if chapter == "representation":
+            out |= {"pretrained_model": "", "etf": False, "long_tail_ratio": 4.0}
+        return out
+
+    monkeypatch.setattr(runner, "profile_parameters", fake)
+    t = dt.training_subsets("laptop").set_index(["chapter", "runs"])
+    row = t.loc[("remedies", "cnn:width=16: the baseline and 1 remedy, paired by seed")]
+    assert (row["training images per class"], row["seeds"]) == ("all", "4")
+    rep = t.loc["representation"]
+    assert LITE not in rep.index and "backbones: cnn, resnet8" in rep.index
+    assert rep.loc["long-tailed: cnn", "training images per class"] == "1000 (first class) to 250 (last class)"
+
+
+def test_every_profile_and_chapter_has_rows():
+    for profile in ("laptop", "tiny", "paper"):
+        t = dt.training_subsets(profile)
+        assert set(t["chapter"]) == set(analysis.CHAPTERS), profile
+    paper = dt.training_subsets("paper")
+    assert ("imagenet", "none (not trained)", "full validation split") in \
+        {(r["data set"], r["training images per class"], r["test set"]) for _, r in paper.iterrows()}
+
+
+def test_a_chapter_without_a_builder_is_an_error(monkeypatch):
+    monkeypatch.setattr(analysis, "CHAPTERS", (*analysis.CHAPTERS, "new_chapter"))
+    with pytest.raises(NotImplementedError, match="new_chapter"):
+        dt.training_subsets("tiny")
+
+
+def _prof(images, rows):
+    attrs = pd.DataFrame(rows, columns=["style", "profession", "gender"]).astype("category")
+    return types.SimpleNamespace(images=np.asarray(images, dtype=np.uint8), attributes=attrs)
+
+
+def test_emoji_twins_by_hand():
+    a, b, c, d = (np.full((1, 2, 2), v) for v in (1, 2, 3, 4))
+    prof = _prof([a, a, b, c, c, d, b],
+                 [("google", "farmer", "man"), ("google", "farmer", "woman"), ("google", "judge", "person"),
+                  ("fluent", "pilot", "man"), ("fluent", "pilot", "woman"), ("fluent", "judge", "man"),
+                  ("twitter", "judge", "person")])
+    # a: google farmer man/woman; c: fluent pilot man/woman; b: judge person in google and twitter
+    assert dt.emoji_twins(prof) == {"emoji_twin_styles": "fluent, google, twitter", "emoji_twin_professions": 3,
+                                    "emoji_twin_forms": "man and person and woman"}
+    none = _prof([a, b], [("google", "farmer", "man"), ("google", "farmer", "woman")])
+    assert dt.emoji_twins(none) == {"emoji_twin_styles": "none", "emoji_twin_professions": 0,
+                                    "emoji_twin_forms": "none"}
+
+
+def test_module_imports_without_torch():
+    import subprocess
+    code = "import sys; import fairnotes.analysis.data; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
