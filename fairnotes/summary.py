@@ -166,6 +166,7 @@ def paired_deltas(sweep: xr.Dataset, *, dim: str = "remedy", reference: str | No
     out["accuracy"] = (ldims, obs, {"description": "per-class accuracy, mean over seeds"})
     d_obs, d_img, d_seed = minus_ref(obs, 0), minus_ref(by_img, 1), minus_ref(by_seed, 1)
     lo, hi = iv(d_obs, d_img, d_seed)
+    lo, hi = np.clip(lo, -1, 1), np.clip(hi, -1, 1)
     out["delta_accuracy"] = (ldims, d_obs, {"description": f"per-class accuracy minus {ref}'s, mean over seeds"})
     out["delta_accuracy_lower"], out["delta_accuracy_upper"] = (ldims, lo), (ldims, hi)
     out["hurt"] = (ldims, hi < 0, {"description": "the delta's interval lies wholly below 0"})
@@ -190,6 +191,7 @@ def paired_deltas(sweep: xr.Dataset, *, dim: str = "remedy", reference: str | No
         out[f"{stat}_lower"], out[f"{stat}_upper"] = (dim, lo), (dim, hi)
         out[f"delta_{stat}"] = (dim, o - o[r0], {"description": f"{stat} minus {ref}'s"})
         lo, hi = iv(o - o[r0], minus_ref(bi, 1), minus_ref(bs, 1))
+        lo, hi = np.clip(lo, -1, 1), np.clip(hi, -1, 1)  # a difference of accuracies (or gaps) lies in [-1, 1]
         out[f"delta_{stat}_lower"], out[f"delta_{stat}_upper"] = (dim, lo), (dim, hi)
     if groups:
         gnames = list(groups)

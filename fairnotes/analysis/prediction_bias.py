@@ -13,8 +13,15 @@ diversity is the root cause. This module turns the chapter's jobs into every num
 - Spearman correlations over classes (seed-mean values) with a Fisher-z interval
   (:func:`fairnotes.analysis.spearman_ci`), and the same correlation per seed summarised by a
   t-interval over seeds (:func:`fairnotes.analysis.seed_interval`);
+- a feature-overlap statistic per class, ``overlap = feature_variance / nearest_mean_distance²``
+  (test-set features of the last tracked epoch): the class's mean squared spread around its own mean
+  relative to the squared gap to the nearest other class mean, a scale-free within/between ratio that
+  grows as the class's cloud reaches into its nearest neighbour's; its correlation with accuracy;
 - where the hardest class's false positives come from: among test images predicted as the hardest
   class whose true class is another, the share from each true class (mean over seeds);
+- the long-tailed contrast (``long_tail_ratio``): the same tracked runs on a long-tailed version of the
+  same subset (class c keeps :func:`fairnotes.data.long_tail_counts` ``(n_max, ρ, K)[c]`` images), and
+  the correlation over classes of their prediction bias with class frequency and with final accuracy;
 - the controlled diversity experiment (``diversity.run``) with its paired deltas, and a direction word
   per delta taken from the shared rule ``below(0)``.
 
@@ -37,14 +44,16 @@ from ._common import paper_claim, seed_interval, spearman_ci
 from ._params import ChapterParams
 from ._store import JobLog, cached_analysis
 
-__all__ = ["Params", "run", "base_config", "summarize", "claims", "glue_values", "tables", "confusion", "direction",
-           "CORRELATIONS", "SECTIONS"]
+__all__ = ["Params", "run", "base_config", "long_tail_config", "long_tail_frequency", "summarize", "claims",
+           "glue_values", "tables", "confusion", "direction", "overlap", "CORRELATIONS", "LT_CORRELATIONS",
+           "SECTIONS"]
 
 GROUPS = ("hard", "medium", "easy")
 
 #: the notebook's section headings, where each claim's evidence is shown
 SECTIONS = {"bias": "Which classes attract predictions?", "gradient": "Whose gradient is it?",
             "features": "Diverse classes, crowded neighbourhoods",
+            "long_tail": "The contrast: long-tailed training",
             "diversity": "A controlled test: make a class more diverse"}
 
 #: correlations over classes with final test accuracy: name -> what is correlated
@@ -56,6 +65,17 @@ CORRELATIONS = {
     "gn_over_gp": "Gn/Gp, last epoch",
     "feature_variance": "test-set feature variance, last feature epoch",
     "nearest_mean_distance": "distance to the nearest other class mean, last feature epoch",
+    "overlap": "feature overlap (variance / nearest-mean distance²), last feature epoch",
+}
+
+#: the long-tailed runs' correlations over classes of prediction bias (mean over epochs): name -> with what
+LT_CORRELATIONS = {"frequency": "training images of the class", "accuracy": "final test accuracy"}
+
+#: the claims this chapter adds itself (no key of fairnotes.reference.PAPER_CLAIMS fits them)
+OWN_CLAIMS = {
+    "longtail.bias_tracks_frequency": "Under long-tailed training, prediction bias follows class frequency "
+                                      "(frequent classes attract predictions), unlike balanced training",
+    "overlap.tracks_difficulty": "Hard classes have more diverse and overlapping features",
 }
 
 #: the diversity experiment's paired deltas the chapter reports (name -> column title)
@@ -79,6 +99,7 @@ class Params(ChapterParams):
     weight_decay: float = 0.05
     augment: str = "crop"
     track_every_steps: int = 10
+    long_tail_ratio: float | None = 10.0
     diversity_classes: tuple[int, ...] = (0, 1, 2, 5, 7)
     diversity_targets: tuple[int, ...] = (1, 3)
     diversity_source: int | tuple[int, ...] = 8
@@ -103,6 +124,25 @@ def base_config(p: Params) -> Any:
                              optimizer=p.optimizer, lr=p.lr, weight_decay=p.weight_decay, augment=p.augment,
                              train_per_class=p.train_per_class, profile=p.profile, track=True,
                              track_every_steps=p.track_every_steps, progress=False)
+
+
+def long_tail_config(p: Params, seed: int) -> Any:
+    """A tracked run of the long-tailed contrast: the base config with ``train_imbalance = long_tail_ratio``."""
+    import dataclasses
+    if p.long_tail_ratio is None:
+        raise ValueError("long_tail_ratio is None: the long-tailed contrast is skipped")
+    return dataclasses.replace(base_config(p), train_imbalance=float(p.long_tail_ratio), seed=seed)
+
+
+def long_tail_frequency(p: Params) -> np.ndarray:
+    """Training images per class of the long-tailed runs: ``long_tail_counts(n_max, ρ, K)``, ``n_max`` =
+    ``train_per_class`` or the pool's smallest class count (as :func:`fairnotes.jobs.training_subset` draws
+    them; a class with fewer images than its count keeps them all)."""
+    from .. import data
+    pool = data.load(p.dataset, "train")
+    have = pool.counts()
+    n_max = p.train_per_class or int(have.min())
+    return np.minimum(data.long_tail_counts(n_max, float(p.long_tail_ratio), len(have)), have)
 
 
 def _compute(p: Params, *, progress: bool = True) -> xr.Dataset:
@@ -132,7 +172,24 @@ def _compute(p: Params, *, progress: bool = True) -> xr.Dataset:
                                  seeds=list(p.diversity_seeds)):
             log.add("train", cfg)
 
-    ds = summarize(stacked, div, model=p.model, train_minutes=train_minutes)
+    long_tail = frequency = None
+    if p.long_tail_ratio is not None:
+        lt_runs = []
+        for s in p.seeds:
+            cfg = long_tail_config(p, s)
+            lt_runs.append(results.cached(train.run, cfg))
+            log.add("train", cfg)
+        frequency = long_tail_frequency(p)
+        seen = {int(r.attrs.get("n_train", frequency.sum())) for r in lt_runs}
+        if seen != {int(frequency.sum())}:
+            raise ValueError(f"the long-tailed runs trained on {seen} images; long_tail_counts gives "
+                             f"{int(frequency.sum())}")
+        long_tail = bias.stack_seeds(lt_runs, list(p.seeds)).assign_coords(class_name=lt_runs[0]["class_name"])
+        train_minutes += sum(float(r.attrs.get("wall_time_s", 0)) for r in lt_runs) / 60
+
+    ds = summarize(stacked, div, model=p.model, train_minutes=train_minutes, long_tail=long_tail,
+                   long_tail_frequency=frequency,
+                   long_tail_ratio=math.nan if p.long_tail_ratio is None else float(p.long_tail_ratio))
     ds.attrs.update(profile=p.profile, dataset=p.dataset, model=p.model, epochs=int(p.epochs),
                     train_per_class=-1 if p.train_per_class is None else int(p.train_per_class),
                     track_every_steps=int(p.track_every_steps), jobs=log.keys)
@@ -164,12 +221,29 @@ def _per_seed_correlation(x: xr.DataArray, y: xr.DataArray) -> np.ndarray:
     return np.array([spearman_ci(x.isel(seed=i).values, y.isel(seed=i).values)[0] for i in range(x.sizes["seed"])])
 
 
+def overlap(feature_variance: xr.DataArray, nearest_mean_distance: xr.DataArray) -> xr.DataArray:
+    """Per class, ``feature_variance / nearest_mean_distance²``: the class's mean squared distance to its own
+    mean over the squared distance from that mean to the nearest other class mean. Scale-free (a rescaled
+    feature space gives the same value). At 1 or more the root-mean-square distance of the class's samples to
+    their mean is at least the distance to the nearest other class mean, so the two clouds overlap. NaN or inf
+    where the distance is NaN or 0."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = feature_variance / nearest_mean_distance ** 2
+    return out.rename("overlap").assign_attrs(
+        description="test-feature variance (trace of the class covariance) / squared distance to the nearest "
+                    "other class mean")
+
+
 def summarize(stacked: xr.Dataset, div: xr.Dataset | None = None, *, model: str | None = None,
-              train_minutes: float = math.nan, confidence: float = 0.95) -> xr.Dataset:
+              train_minutes: float = math.nan, confidence: float = 0.95, long_tail: xr.Dataset | None = None,
+              long_tail_frequency: Any = None, long_tail_ratio: float = math.nan) -> xr.Dataset:
     """Every number of the chapter from the stacked tracked runs and the diversity experiment (pure, torch-free).
 
     ``stacked`` is :func:`fairnotes.bias.stack_seeds` of the tracked runs (with coord ``class_name`` on
     ``label``); ``div`` is ``diversity.run``'s result (``model`` picks its model; ``None``: the only one).
+    ``long_tail`` is the stacked tracked runs on the long-tailed subset (same seeds and labels) and
+    ``long_tail_frequency`` their training images per class (see :func:`_long_tail`), ``long_tail_ratio`` the
+    imbalance it was drawn with (recorded in attrs).
     """
     from ..bias import by_class
     from ..metrics import difficulty_classes
@@ -201,6 +275,12 @@ def summarize(stacked: xr.Dataset, div: xr.Dataset | None = None, *, model: str 
     for v in ("feature_variance", "nearest_mean_distance"):
         if v in pb:
             out[v] = pb[v]
+    has_features = all(v in stacked for v in ("feature_variance", "nearest_mean_distance")) \
+        and stacked.sizes.get("feature_epoch", 0) > 0
+    if has_features:
+        ov_s = overlap(stacked["feature_variance"], stacked["nearest_mean_distance"])
+        out["overlap_by_seed"] = ov_s.transpose("seed", "feature_epoch", "label")
+        out["overlap"] = ov_s.mean("seed").assign_attrs(ov_s.attrs)
     out["group_bias"] = _group_mean(pb["bias"], difficulty)
     out["group_bias_by_seed"] = _group_mean(bias_s, difficulty).transpose("seed", "group", "epoch")
     out["group_grad_neg_share_by_seed"] = _group_mean(share_s.isel(epoch=-1), difficulty).transpose("seed", "group")
@@ -216,6 +296,8 @@ def summarize(stacked: xr.Dataset, div: xr.Dataset | None = None, *, model: str 
     # correlations with final test accuracy: over classes on seed means (Fisher z), and per seed
     last_feat = {v: stacked[v].isel(feature_epoch=-1) for v in ("feature_variance", "nearest_mean_distance")
                  if v in stacked and stacked.sizes.get("feature_epoch", 0)}
+    if has_features:
+        last_feat["overlap"] = out["overlap_by_seed"].isel(feature_epoch=-1)
     xs_seed = {"bias_mean": bias_s.mean("epoch"), "bias_first": bias_s.isel(epoch=0),
                "bias_last": bias_s.isel(epoch=-1), "grad_neg_share": share_s.isel(epoch=-1),
                "gn_over_gp": gngp_s.isel(epoch=-1), **last_feat}
@@ -244,12 +326,67 @@ def summarize(stacked: xr.Dataset, div: xr.Dataset | None = None, *, model: str 
                                        "test accuracy; rho_lower/upper: Fisher-z interval (Bonett & Wright)")
 
     out = out.merge(_confusion(stacked, acc, names))
+    if long_tail is not None:
+        lt = _long_tail(long_tail, long_tail_frequency, stacked, confidence=confidence)
+        out = out.merge(lt, compat="no_conflicts", join="exact")
+        out.attrs.update(lt.attrs, long_tail_ratio=float(long_tail_ratio))
     if div is not None:
         d = _diversity(div, model)
         out = out.merge(d)
         out.attrs.update(d.attrs)
     out.attrs.update(n_classes=k, n_hard=len(difficulty_classes(acc)["hard"]), confidence=float(confidence),
                      train_minutes=float(train_minutes))
+    return out
+
+
+def _long_tail(lt: xr.Dataset, frequency: Any, balanced: xr.Dataset, *, confidence: float) -> xr.Dataset:
+    """The long-tailed runs' prediction bias per class (training batches, :func:`fairnotes.bias.by_class`) and
+    its Spearman correlation over classes with class frequency (``frequency``: training images per class) and
+    with final test accuracy: on seed means with a Fisher-z interval, and per seed with a t-interval."""
+    from ..bias import by_class
+    if frequency is None:
+        raise ValueError("long_tail needs long_tail_frequency (training images per class)")
+    freq = np.asarray(frequency)
+    if freq.shape != (lt.sizes["label"],) or not np.array_equal(lt["label"].values, balanced["label"].values):
+        raise ValueError(f"the long-tailed runs must share the balanced runs' labels and have one frequency per "
+                         f"label; got {freq.shape[0] if freq.ndim else 0} frequencies for labels "
+                         f"{lt['label'].values.tolist()}")
+    if lt["epoch"].values.tolist() != balanced["epoch"].values.tolist():
+        raise ValueError(f"the long-tailed runs' epochs {lt['epoch'].values.tolist()} differ from the balanced "
+                         f"runs' {balanced['epoch'].values.tolist()}")
+    if lt["seed"].values.tolist() != balanced["seed"].values.tolist():
+        raise ValueError(f"the long-tailed runs' seeds {lt['seed'].values.tolist()} differ from the balanced runs' "
+                         f"{balanced['seed'].values.tolist()}")
+    pb = by_class(lt)
+    bias_s = pb["bias_by_seed"].transpose("seed", "epoch", "label")
+    x_s = bias_s.mean("epoch")
+    acc_s = lt["accuracy"].transpose("seed", "label")
+    freq_da = xr.DataArray(freq.astype(np.int64), dims="label", coords={"label": lt["label"].values})
+    ys = {"frequency": freq_da.astype(float).broadcast_like(acc_s).transpose("seed", "label"), "accuracy": acc_s}
+    out = xr.Dataset({"lt_frequency": freq_da.assign_attrs(long_name="training images of the class, long-tailed"),
+                      "lt_bias_by_seed": bias_s, "lt_bias": pb["bias"],
+                      "lt_bias_mean": x_s.mean("seed").assign_attrs(
+                          description="long-tailed runs: prediction bias on training batches, mean over epochs "
+                                      "and seeds"),
+                      "lt_accuracy_by_seed": acc_s, "lt_accuracy": acc_s.mean("seed")})
+    rows: dict[str, list] = {k: [] for k in ("lt_rho", "lt_rho_lower", "lt_rho_upper", "lt_rho_by_seed",
+                                             "lt_rho_seed_mean", "lt_rho_seed_lower", "lt_rho_seed_upper")}
+    for name in LT_CORRELATIONS:
+        rho, lo, hi = spearman_ci(x_s.mean("seed").values, ys[name].mean("seed").values, confidence=confidence)
+        per_seed = _per_seed_correlation(x_s, ys[name])
+        sm, slo, shi = seed_interval(per_seed, confidence=confidence)
+        for key, val in zip(rows, (rho, lo, hi, per_seed, sm, max(slo, -1.0), min(shi, 1.0))):
+            rows[key].append(val)
+    coords = {"lt_correlation": list(LT_CORRELATIONS),
+              "lt_correlation_with": ("lt_correlation", np.array(list(LT_CORRELATIONS.values()), dtype=object))}
+    for key, vals in rows.items():
+        out[key] = (xr.DataArray(np.array(vals).T, dims=("seed", "lt_correlation"), coords=coords)
+                    if key == "lt_rho_by_seed" else
+                    xr.DataArray(np.array(vals, dtype=float), dims="lt_correlation", coords=coords))
+    out["lt_rho"].attrs["description"] = ("long-tailed runs: Spearman's rho over classes of the seed-mean prediction "
+                                          "bias (mean over epochs) and the class's frequency or seed-mean final "
+                                          "accuracy; lt_rho_lower/upper: Fisher-z interval")
+    out.attrs.update(long_tail_n_train=int(freq.sum()))
     return out
 
 
@@ -343,7 +480,22 @@ def claims(ds: xr.Dataset) -> xr.Dataset:
                     "from other classes' samples, last epoch, mean of seeds; t-interval over seeds",
                     ours=num("hard_neg_share"), lower=num("hard_neg_share_lower"),
                     upper=num("hard_neg_share_upper"), rule=above(0.5), section=SECTIONS["gradient"]),
+        _own_claim("overlap.tracks_difficulty", measure="Spearman's rho over classes: feature overlap (test-set "
+                   "feature variance / squared distance to the nearest other class mean, last feature epoch) "
+                   "against final test accuracy (seed means); Fisher-z interval",
+                   row=ds.sel(correlation="overlap"), prefix="rho", rule=below(0), section=SECTIONS["features"],
+                   note="per seed: mean " + _row_ci(ds.sel(correlation="overlap"), "rho_seed", "_mean")
+                   + " (t-interval over seeds)"),
     ]
+    if "lt_rho" in ds:
+        freq, acc_lt = ds.sel(lt_correlation="frequency"), ds.sel(lt_correlation="accuracy")
+        found.append(_own_claim(
+            "longtail.bias_tracks_frequency", measure="Spearman's rho over classes: the long-tailed runs' prediction "
+            "bias (training batches, mean over epochs, seed means) against training images per class; Fisher-z "
+            "interval", row=freq, prefix="lt_rho", rule=above(0), section=SECTIONS["long_tail"],
+            note=f"beside it, Spearman's rho of prediction bias with final test accuracy: long-tailed "
+                 f"{_row_ci(acc_lt, 'lt_rho')}, balanced {_row_ci(ds.sel(correlation='bias_mean'), 'rho')}; per "
+                 f"seed, with frequency: mean {_row_ci(freq, 'lt_rho_seed', '_mean')} (t-interval over seeds)"))
     if "treated" in ds.dims:
         for i in range(ds.sizes["treated"]):
             r = ds.isel(treated=i)
@@ -358,6 +510,20 @@ def claims(ds: xr.Dataset) -> xr.Dataset:
                     ours=float(r[f"delta_{v}_mean"]), lower=float(r[f"delta_{v}_lower"]),
                     upper=float(r[f"delta_{v}_upper"]), rule=rule, section=SECTIONS["diversity"]))
     return claims_dataset(found, chapter="prediction_bias")
+
+
+def _own_claim(key: str, *, measure: str, row: xr.Dataset, prefix: str, rule: Any, section: str,
+               note: str = "") -> Claim:
+    """A claim of Cui et al. 2024 that :data:`fairnotes.reference.PAPER_CLAIMS` does not list, from a correlation
+    row (``<prefix>``, ``<prefix>_lower``, ``<prefix>_upper``)."""
+    return Claim(id=key, paper="Cui et al. 2024", statement=OWN_CLAIMS[key], measure=measure,
+                 ours=float(row[prefix]), lower=float(row[f"{prefix}_lower"]), upper=float(row[f"{prefix}_upper"]),
+                 rule=rule, section=section, note=note)
+
+
+def _row_ci(row: xr.Dataset, prefix: str, mean: str = "") -> str:
+    """``"+0.12 [-0.30, +0.50]"`` from ``<prefix><mean>``, ``<prefix>_lower``, ``<prefix>_upper``."""
+    return _ci(float(row[prefix + mean]), float(row[f"{prefix}_lower"]), float(row[f"{prefix}_upper"]), "+.2f")
 
 
 # --------------------------------------------------------------------------------------------- glue
@@ -401,13 +567,15 @@ def glue_values(ds: xr.Dataset) -> dict[str, float | int | str]:
         g[f"pb_{name}"], g[f"pb_{name}_lo"], g[f"pb_{name}_hi"] = (num(name), num(f"{name}_lower"),
                                                                    num(f"{name}_upper"))
     short = {"bias_mean": "mean", "bias_first": "first", "bias_last": "last", "grad_neg_share": "grad",
-             "gn_over_gp": "gngp", "feature_variance": "var", "nearest_mean_distance": "dist"}
+             "gn_over_gp": "gngp", "feature_variance": "var", "nearest_mean_distance": "dist", "overlap": "overlap"}
     for name, key in short.items():
         c = ds.sel(correlation=name)
         g[f"pb_rho_{key}"] = float(c["rho"])
         g[f"pb_rho_{key}_lo"], g[f"pb_rho_{key}_hi"] = float(c["rho_lower"]), float(c["rho_upper"])
+        g[f"pb_rho_{key}_seed"] = float(c["rho_seed_mean"])
         g[f"pb_rho_{key}_seed_lo"] = float(c["rho_seed_lower"])
         g[f"pb_rho_{key}_seed_hi"] = float(c["rho_seed_upper"])
+    g |= _long_tail_glue(ds)
     g |= {"pb_hardest": str(ds["hardest"].values), "pb_top_sender": str(ds["top_sender"].values) or "none",
           "pb_top_sender_share": num("top_sender_share"), "pb_top_sender_row_share": num("top_sender_row_share"),
           "pb_hardest_fp": num("hardest_fp")}
@@ -421,8 +589,34 @@ def glue_values(ds: xr.Dataset) -> dict[str, float | int | str]:
     for key in ("hard_overpredicted", "bias_tracks_difficulty", "fp_dominate_gradient", "diversity_hurts",
                 "diversity_attracts"):
         g[f"verdict_{key}"] = _verdicts(found, f"cui.{key}")
+    g["verdict_overlap"] = _verdicts(found, "overlap.tracks_difficulty")
+    g["verdict_long_tail"] = _verdicts(found, "longtail.bias_tracks_frequency")
     g["pb_disagreements"] = _disagreements(found)
     g["pb_profile_text"] = _profile_text(ds)
+    return g
+
+
+def _long_tail_glue(ds: xr.Dataset) -> dict[str, float | int | str]:
+    """The long-tailed contrast's glue keys (NaN / "not run" when ``long_tail_ratio`` was None, so that the
+    notebook's prose still finds every key)."""
+    g: dict[str, float | int | str] = {"pb_lt_ratio": float(ds.attrs.get("long_tail_ratio", math.nan)),
+                                       "pb_lt_n_train": int(ds.attrs.get("long_tail_n_train", 0))}
+    for name, key in (("frequency", "freq"), ("accuracy", "acc")):
+        has = "lt_rho" in ds
+        c = ds.sel(lt_correlation=name) if has else None
+        for suffix, var in (("", "lt_rho"), ("_lo", "lt_rho_lower"), ("_hi", "lt_rho_upper"),
+                            ("_seed", "lt_rho_seed_mean"), ("_seed_lo", "lt_rho_seed_lower"),
+                            ("_seed_hi", "lt_rho_seed_upper")):
+            g[f"pb_lt_rho_{key}{suffix}"] = float(c[var]) if has else math.nan
+    if "lt_bias_mean" in ds:
+        freq, b = ds["lt_frequency"].values, ds["lt_bias_mean"].values
+        names = [str(n) for n in ds["class_name"].values]
+        head, tail = int(np.argmax(freq)), int(np.argmin(freq))
+        g |= {"pb_lt_head": names[head], "pb_lt_head_n": int(freq[head]), "pb_lt_head_bias": float(b[head]),
+              "pb_lt_tail": names[tail], "pb_lt_tail_n": int(freq[tail]), "pb_lt_tail_bias": float(b[tail])}
+    else:
+        g |= {"pb_lt_head": "not run", "pb_lt_head_n": 0, "pb_lt_head_bias": math.nan,
+              "pb_lt_tail": "not run", "pb_lt_tail_n": 0, "pb_lt_tail_bias": math.nan}
     return g
 
 
@@ -434,7 +628,10 @@ def _profile_text(ds: xr.Dataset) -> str:
     return (f"**Profile `{a.get('profile', '?')}`.** {a.get('model', '?')} on {a.get('dataset', '?')} ({subset}, full "
             f"test set), {a.get('epochs', '?')} epochs, seeds {seeds}, tracking every epoch and every "
             f"{a.get('track_every_steps', '?')} steps in the first epoch. The tracked runs took "
-            f"{float(a.get('train_minutes', math.nan)):.1f} minutes when trained.")
+            f"{float(a.get('train_minutes', math.nan)):.1f} minutes when trained."
+            + (f" The long-tailed contrast trains the same model on {a['long_tail_n_train']} images "
+               f"(imbalance ratio {float(a.get('long_tail_ratio', math.nan)):g})." if "long_tail_n_train" in a else
+               " The long-tailed contrast was skipped (`long_tail_ratio = None`)."))
 
 
 # ------------------------------------------------------------------------------------------- tables
@@ -465,6 +662,10 @@ def tables(ds: xr.Dataset) -> dict[str, pd.DataFrame]:
         out["features"] = per_class.assign(**{
             "feature variance": ds["feature_variance"].isel(feature_epoch=-1).values,
             "distance to nearest other class mean": ds["nearest_mean_distance"].isel(feature_epoch=-1).values})
+    if "overlap" in ds:
+        out["features"]["feature overlap"] = ds["overlap"].isel(feature_epoch=-1).values
+    if "lt_rho" in ds:
+        out |= _long_tail_tables(ds, names)
     out["correlations"] = pd.DataFrame({
         "Spearman rho with final accuracy [95% CI, Fisher z]": [
             _ci(float(r), float(lo), float(hi), "+.2f") for r, lo, hi in
@@ -490,6 +691,26 @@ def tables(ds: xr.Dataset) -> dict[str, pd.DataFrame]:
             rows[str(r["treated_class_name"].values)] = row
         out["diversity"] = pd.DataFrame.from_dict(rows, orient="index").rename_axis("treated label")
     return out
+
+
+def _long_tail_tables(ds: xr.Dataset, names: list[str]) -> dict[str, pd.DataFrame]:
+    """The long-tailed contrast: per class (frequency, bias, accuracy) and its correlations beside the balanced
+    runs' correlation of bias with accuracy."""
+    per_class = pd.DataFrame({
+        "class": names, "training images": ds["lt_frequency"].values,
+        "prediction bias, long-tailed": ds["lt_bias_mean"].values,
+        "prediction bias, balanced": ds["bias"].mean("epoch").values,
+        "final test accuracy, long-tailed": ds["lt_accuracy"].values})
+
+    rows = [(f"long-tailed: with {ds['lt_correlation_with'].sel(lt_correlation=n).values}",
+             ds.sel(lt_correlation=n), "lt_rho") for n in LT_CORRELATIONS]
+    rows.append(("balanced: with final test accuracy", ds.sel(correlation="bias_mean"), "rho"))
+    corr = pd.DataFrame({"Spearman rho [95% CI, Fisher z]": [_row_ci(c, v) for _, c, v in rows],
+                         "per-seed rho, mean [95% t-interval over seeds]": [_row_ci(c, f"{v}_seed", "_mean")
+                                                                            for _, c, v in rows]},
+                        index=pd.Index([r[0] for r in rows],
+                                       name="prediction bias (mean over epochs), correlated over classes"))
+    return {"long_tail_classes": per_class, "long_tail": corr}
 
 
 def confusion(ds: xr.Dataset) -> xr.DataArray:

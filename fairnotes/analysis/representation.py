@@ -6,6 +6,11 @@ classifier's (same seeds, same test images), asks whether the heads agree on whi
 hard (Kendall's W over distinct heads), and contrasts the classifier's weight norms on balanced
 and on long-tailed training data.
 
+No head setting is chosen on the test set: τ of τ-normalisation (and k of kNN, when several are
+given) is chosen per run on ``val_per_class`` held-out training images per class
+(:func:`fairnotes.jobs.probe.on_run`), and the chapter reads the head ``tau_norm(selected)``; a run
+that trained on all its training images has none, and keeps τ = 1 (said so per setting).
+
 >>> from fairnotes.analysis import representation as chapter
 >>> ds = chapter.run(chapter.Params(profile="tiny", datasets=("digits",)))   # doctest: +SKIP
 >>> chapter.claims(ds)["verdict"].values                                     # doctest: +SKIP
@@ -63,6 +68,7 @@ class Params(ChapterParams):
     long_tail_dataset: str = "fashion-mnist"
     long_tail_ratio: float = 10.0
     n_boot: int = 500
+    val_per_class: int | None = 500
 
 
 def run(p: Params, *, refresh: bool = False, progress: bool = True) -> xr.Dataset:
@@ -84,8 +90,8 @@ def _probe_run(p: Params, cfg: Any, seed: int, log: JobLog) -> xr.Dataset:
     from ..jobs import probe
     log.add("train", cfg)
     log.add("probe.heads", probe.HeadsConfig(source=cfg, knn_k=[p.knn_k], taus=[float(t) for t in p.taus],
-                                             seed=int(seed)))
-    return probe.on_run(cfg, knn_k=p.knn_k, taus=p.taus, seed=seed)
+                                             seed=int(seed), val_per_class=p.val_per_class))
+    return probe.on_run(cfg, knn_k=p.knn_k, taus=p.taus, seed=seed, val_per_class=p.val_per_class)
 
 
 def _compute(p: Params, *, progress: bool = False) -> xr.Dataset:
@@ -140,6 +146,7 @@ def _compute(p: Params, *, progress: bool = False) -> xr.Dataset:
                      train_per_class_text=", ".join(f"{name}: {per_dataset(p.train_per_class, name) or 'all'}"
                                                     for name in p.datasets),
                      knn_k=int(p.knn_k), taus=", ".join(f"{t:g}" for t in p.taus), etf=int(p.etf),
+                     val_per_class=-1 if p.val_per_class is None else int(p.val_per_class),
                      pretrained_model=p.pretrained_model,
                      pretrained_train_per_class=str(p.pretrained_train_per_class),
                      long_tail_dataset=lt_name, long_tail_backbone=p.backbones[0],
@@ -160,7 +167,11 @@ def stack_heads(per_seed: Sequence[xr.Dataset], seeds: Sequence[int], *, etf: Se
 
     ``per_seed``: one :func:`fairnotes.heads.evaluate_heads` result per seed (same test images);
     ``etf``: per seed, the test result of the backbone trained under a fixed simplex ETF (head
-    :data:`ETF_HEAD`). ``weight_norm`` (the trained classifier's, seed ``seeds[0]``) is kept.
+    :data:`ETF_HEAD`). ``weight_norm`` (the trained classifier's, seed ``seeds[0]``) is kept, and so
+    is what the held-out training images chose: ``val_balanced_accuracy`` (head × seed),
+    ``tau_selected`` and ``knn_k_selected`` (seed; NaN when nothing was chosen), attrs ``validation``
+    (how, or why not) and ``val_min_per_class`` (fewest held-out images of a class over the seeds;
+    0: none, the fallback τ = 1; -1: no selection asked for).
     """
     if len(per_seed) != len(seeds) or (etf is not None and len(etf) != len(seeds)):
         raise ValueError(f"need one result per seed ({len(seeds)}); got {len(per_seed)} and "
@@ -173,7 +184,8 @@ def stack_heads(per_seed: Sequence[xr.Dataset], seeds: Sequence[int], *, etf: Se
             raise ValueError("every seed (and the ETF runs) must predict the same test images in the same order")
     pred = np.stack([d["prediction"].sel(head=heads).values for d in per_seed], axis=1)
     family = [str(f) for f in first["head_family"].values]
-    param = [float(v) for v in first["head_param"].values]
+    # a selected head's τ or k may differ between seeds: it is in tau_selected / knn_k_selected instead
+    param = [math.nan if f.endswith("_selected") else float(v) for f, v in zip(family, first["head_param"].values)]
     if etf:
         pred = np.concatenate([pred, np.stack([r["prediction"].values for r in etf])[None]])
         heads, family, param = heads + [ETF_HEAD], family + ["etf"], param + [math.nan]
@@ -185,22 +197,44 @@ def stack_heads(per_seed: Sequence[xr.Dataset], seeds: Sequence[int], *, etf: Se
     out["overall_accuracy"] = (out["prediction"] == out["target"]).mean("sample")
     if "weight_norm" in first:
         out["weight_norm"] = ("label", first["weight_norm"].values)
-    out.attrs.update(dataset=dataset, backbone=backbone, pretrained=int(pretrained))
+    if "val_balanced_accuracy" in first:
+        val = np.stack([d["val_balanced_accuracy"].sel(head=heads[:first.sizes["head"]]).values for d in per_seed], 1)
+        if etf:
+            val = np.concatenate([val, np.full((1, len(seeds)), math.nan)])
+        out["val_balanced_accuracy"] = (("head", "seed"), val.astype(float))
+    for var, attr in (("tau_selected", "tau_selected"), ("knn_k_selected", "knn_k_selected")):
+        out[var] = ("seed", np.array([float(d.attrs.get(attr, math.nan)) for d in per_seed]))
+    asked = "val_per_class" in first.attrs
+    n_val = min(int(d.attrs.get("n_val_min_per_class", 0)) for d in per_seed) if asked else -1
+    out.attrs.update(dataset=dataset, backbone=backbone, pretrained=int(pretrained),
+                     validation=str(first.attrs.get("validation", "")), val_min_per_class=n_val,
+                     val_per_class=int(first.attrs.get("val_per_class", -1)),
+                     validation_missing=str(first.attrs.get("validation_missing", "")))
     return out
 
 
 def distinct_heads(heads: Sequence[str], family: Sequence[str], param: Sequence[float],
                    taus: Sequence[float]) -> list[str]:
-    """The heads that are different classifiers: one τ-normalised head (τ = 1 if run, else the middle τ).
+    """The heads that are different classifiers: one τ-normalised head and one kNN head.
 
     Six rescalings of one weight matrix would otherwise count as six raters agreeing with each other.
+    The τ-normalised head is ``tau_norm(selected)`` (τ chosen on held-out training images) when the
+    heads have it, else the one at :func:`chosen_tau` (fixed in advance, never by test accuracy);
+    likewise ``knn(selected)`` replaces the kNN candidates when there is one.
     """
-    tau = chosen_tau(taus)
-    return [h for h, f, t in zip(heads, family, param) if f != "tau_norm" or np.isclose(t, tau)]
+    family = [str(f) for f in family]
+    if "tau_norm_selected" in family:
+        drop_tau = lambda f, t: f == "tau_norm"  # noqa: E731
+    else:
+        tau = chosen_tau(taus)
+        drop_tau = lambda f, t: f == "tau_norm" and not np.isclose(t, tau)  # noqa: E731
+    drop_knn = "knn_selected" in family
+    return [h for h, f, t in zip(heads, family, param) if not drop_tau(f, t) and not (drop_knn and f == "knn")]
 
 
 def chosen_tau(taus: Sequence[float]) -> float:
-    """τ = 1.0 if among ``taus``, else the middle one of the sorted ``taus`` (NaN when none)."""
+    """The τ fixed in advance when no held-out images choose one: 1.0 (Kang et al.'s default) if among
+    ``taus``, else the middle one of the sorted ``taus`` (NaN when none)."""
     ts = sorted(float(t) for t in taus)
     if not ts:
         return math.nan
@@ -239,8 +273,15 @@ def _setting_summary(sw: xr.Dataset, *, taus: Sequence[float], n_boot: int, seed
         rho = spearman_ci(sw["weight_norm"].values, acc0)
     scalars.update(rho_norm_accuracy=rho[0], rho_norm_accuracy_lower=rho[1], rho_norm_accuracy_upper=rho[2],
                    n_heads_agreement=len(rater), n_seeds=sw.sizes["seed"], n_test=sw.sizes["sample"],
-                   n_classes=sw.sizes["label"])
-    return {"heads": heads, "per_head": per_head, "scalars": scalars, "reference": ref}
+                   n_classes=sw.sizes["label"], val_min_per_class=float(sw.attrs.get("val_min_per_class", -1)),
+                   val_per_class=float(sw.attrs.get("val_per_class", -1)))
+    per_head["val_balanced_accuracy"] = (sw["val_balanced_accuracy"].mean("seed").values
+                                         if "val_balanced_accuracy" in sw else np.full(len(heads), math.nan))
+    per_seed = {v: dict(zip(sw["seed"].values.tolist(), sw[v].values.tolist())) if v in sw else {}
+                for v in ("tau_selected", "knn_k_selected")}
+    return {"heads": heads, "per_head": per_head, "scalars": scalars, "reference": ref, "per_seed": per_seed,
+            "validation": str(sw.attrs.get("validation", "")),
+            "validation_missing": str(sw.attrs.get("validation_missing", ""))}
 
 
 def summarize(settings: Mapping[str, xr.Dataset], *, main: str | None = None, taus: Sequence[float] = (1.0,),
@@ -257,6 +298,11 @@ def summarize(settings: Mapping[str, xr.Dataset], *, main: str | None = None, ta
       from :func:`fairnotes.summary.paired_deltas` against the setting's ``reference`` head (the
       trained classifier; the linear probe on pretrained features): ``delta_gap``, ``delta_worst``,
       ``delta_mean`` with paired bounds; ``in_agreement``: the head counts as a rater for W;
+    - per setting × head: ``val_balanced_accuracy`` (mean over seeds of the score on the held-out
+      training images that chose τ and k; NaN for heads not chosen that way);
+    - per setting × seed: ``tau_selected``, ``knn_k_selected`` (NaN: nothing chosen); per setting
+      ``validation`` (how they were chosen, or why not) and ``val_min_per_class`` (fewest held-out
+      images of a class; 0: none, so τ = 1 fixed; -1: selection not asked for);
     - per setting: ``kendall_w`` (+ bounds, distinct heads, seed 0, :func:`~fairnotes.metrics.rank_agreement_ci`),
       ``mean_spearman``; ``rho_norm_accuracy`` (+ Fisher bounds): Spearman of the classifier's weight
       norm with its per-class accuracy (seed 0);
@@ -265,7 +311,8 @@ def summarize(settings: Mapping[str, xr.Dataset], *, main: str | None = None, ta
       ``long_tail_mean``, ``long_tail_worst``; per label ``norm_balanced``, ``accuracy_balanced``,
       ``norm_long_tail``, ``accuracy_long_tail``, ``train_images_long_tail`` (from
       :func:`fairnotes.data.long_tail_counts`); ``n_train_long_tail`` (their sum),
-      ``rho_long_tail_frequency`` and ``rho_long_tail_accuracy`` (+ bounds).
+      ``rho_long_tail_frequency`` and ``rho_long_tail_accuracy`` (+ bounds); per head
+      ``long_tail_val_accuracy``; attrs ``long_tail_tau_selected``, ``long_tail_validation``.
     """
     from .. import data
 
@@ -279,13 +326,18 @@ def summarize(settings: Mapping[str, xr.Dataset], *, main: str | None = None, ta
     heads = list(dict.fromkeys(h for s in names for h in parts[s]["heads"]))
     if long_tail is not None:
         heads += [str(h) for h in long_tail["head"].values if str(h) not in heads]
-    family = {}
+    family, param = {}, {}
     for s in names:
         family |= dict(zip(parts[s]["heads"], (str(f) for f in settings[s]["head_family"].values)))
+        param |= dict(zip(parts[s]["heads"], (float(v) for v in settings[s]["head_param"].values)))
     if long_tail is not None:
         family |= {str(h): str(f) for h, f in zip(long_tail["head"].values, long_tail["head_family"].values)}
+        param |= {str(h): math.nan if str(f).endswith("_selected") else float(v) for h, f, v in
+                  zip(long_tail["head"].values, long_tail["head_family"].values, long_tail["head_param"].values)
+                  if str(h) not in param}
     ns, nh = len(names), len(heads)
     out = xr.Dataset(coords={"setting": names, "head": heads, "head_family": ("head", [family[h] for h in heads]),
+                             "head_param": ("head", np.array([param[h] for h in heads], dtype=float)),
                              "dataset": ("setting", [str(settings[s].attrs.get("dataset", "")) for s in names]),
                              "backbone": ("setting", [str(settings[s].attrs.get("backbone", "")) for s in names])})
     for var in parts[names[0]]["per_head"]:
@@ -301,6 +353,13 @@ def summarize(settings: Mapping[str, xr.Dataset], *, main: str | None = None, ta
         out[var] = ("setting", np.array([parts[s]["scalars"][var] for s in names], dtype=float))
     out["reference"] = ("setting", np.array([parts[s]["reference"] for s in names], dtype=object))
     out["pretrained"] = ("setting", np.array([bool(settings[s].attrs.get("pretrained", 0)) for s in names]))
+    for var in ("validation", "validation_missing"):
+        out[var] = ("setting", np.array([parts[s][var] for s in names], dtype=object))
+    seeds = sorted({int(x) for s in names for x in settings[s]["seed"].values})
+    out = out.assign_coords(seed=seeds)
+    for var in ("tau_selected", "knn_k_selected"):
+        out[var] = (("setting", "seed"), np.array([[parts[s]["per_seed"][var].get(x, math.nan) for x in seeds]
+                                                   for s in names], dtype=float))
     out.attrs.update(main_setting=main, tau_agreement=chosen_tau(taus), n_boot=int(n_boot),
                      gap_ci="95% bootstrap over test images (seed-mean accuracy)",
                      delta_ci="95% paired bootstrap over seeds and test images")
@@ -328,6 +387,16 @@ def _long_tail(out: xr.Dataset, lt: xr.Dataset, balanced: xr.Dataset | None, *, 
     out["train_images_long_tail"] = ("label", counts)
     out["n_train_long_tail"] = int(counts.sum())
     out["n_train_long_tail_seen"] = int(lt.attrs.get("n_train", -1))
+    arr = np.full(len(heads), math.nan)
+    if "val_balanced_accuracy" in lt:
+        for h, v in zip(lt["head"].values, lt["val_balanced_accuracy"].values):
+            arr[heads.index(str(h))] = float(v)
+    out["long_tail_val_accuracy"] = ("head", arr)
+    out.attrs.update(long_tail_tau_selected=float(lt.attrs.get("tau_selected", math.nan)),
+                     long_tail_validation=str(lt.attrs.get("validation", "")),
+                     long_tail_validation_missing=str(lt.attrs.get("validation_missing", "")),
+                     long_tail_val_per_class=int(lt.attrs.get("val_per_class", -1)),
+                     long_tail_val_min_per_class=int(lt.attrs.get("n_val_min_per_class", 0)))
     for name, y in (("frequency", counts), ("accuracy", acc_lt)):
         r = spearman_ci(norm_lt, y)
         out[f"rho_long_tail_{name}"], out[f"rho_long_tail_{name}_lower"], out[f"rho_long_tail_{name}_upper"] = r
@@ -352,6 +421,56 @@ def _head_of(s: xr.Dataset, family: str) -> str | None:
     got = [str(h) for h, f, ok in zip(s["head"].values, s["head_family"].values, s["present"].values)
            if str(f) == family and bool(ok)]
     return got[0] if got else None
+
+
+def _distinct(s: xr.Dataset) -> xr.Dataset:
+    """The setting's heads that are different classifiers (τ-norm: the one chosen on held-out images)."""
+    return s.isel(head=np.flatnonzero(s["present"].values & s["in_agreement"].values))
+
+
+def _tau_head(s: xr.Dataset) -> str | None:
+    """The τ-normalised head the chapter reads: ``tau_norm(selected)``, else the one fixed in advance."""
+    on = _distinct(s)
+    got = [str(h) for h, f in zip(on["head"].values, on["head_family"].values)
+           if str(f) in ("tau_norm_selected", "tau_norm")]
+    return got[0] if got else None
+
+
+def _g(v: float) -> str:
+    return f"{v:g}"
+
+
+def _selection_words(ds: xr.Dataset, setting: str) -> str:
+    """How the setting's τ (and k) were set: chosen on held-out training images, or not, and why ("": no τ head)."""
+    s = ds.sel(setting=setting)
+    head = _tau_head(s)
+    if head is None:
+        return ""
+    if head != "tau_norm(selected)":
+        return f"τ = {_g(float(s['head_param'].sel(head=head)))}, fixed in advance (no held-out images asked for)"
+    pairs = [(int(x), float(t)) for x, t in zip(s["seed"].values, s["tau_selected"].values) if math.isfinite(t)]
+    ks = [(int(x), float(k)) for x, k in zip(s["seed"].values, s["knn_k_selected"].values) if math.isfinite(k)]
+    seeds = ", ".join(str(x) for x, _ in pairs)
+    which = f"τ = {', '.join(_g(t) for _, t in pairs)} (seed{'s' if len(pairs) > 1 else ''} {seeds})"
+    if ks:
+        which += f", k = {', '.join(_g(k) for _, k in ks)}"
+    n, asked = int(s["val_min_per_class"]), int(s["val_per_class"])
+    if n > 0:
+        few = "" if n >= asked else f" (the smallest class has {n})"
+        return f"{which}, chosen by balanced accuracy on {asked} held-out training images per class{few}"
+    why = str(s["validation_missing"].values) or "no held-out images"
+    return f"{which}: Kang et al.'s default, not chosen, because {why}"
+
+
+def _not_selected(ds: xr.Dataset) -> list[str]:
+    """The settings (and the long-tailed run) whose τ could not be chosen: no held-out training images."""
+    out = [str(x) for x in ds["setting"].values
+           if _tau_head(ds.sel(setting=x)) == "tau_norm(selected)" and int(ds["val_min_per_class"].sel(setting=x)) < 1]
+    a = ds.attrs
+    if "long_tail_val_min_per_class" in a and int(a["long_tail_val_min_per_class"]) < 1 and \
+            int(a.get("long_tail_val_per_class", -1)) > 0:
+        out.append(f"the long-tailed {a.get('long_tail_dataset', '')} run".replace("  ", " "))
+    return out
 
 
 def _delta(s: xr.Dataset, head: str, stat: str = "gap") -> tuple[float, float, float]:
@@ -379,7 +498,7 @@ def claims(ds: xr.Dataset) -> xr.Dataset:
         "cui.heads_agree", measure=f"Kendall's W over {int(s['n_heads_agreement'])} distinct heads ({m}, first seed)",
         ours=float(s["kendall_w"]),
         lower=float(s["kendall_w_lower"]), upper=float(s["kendall_w_upper"]), rule=above(W_THRESHOLD),
-        section=SEC_AGREE, note=f"one τ-normalised head (τ = {float(ds.attrs['tau_agreement']):g}); "
+        section=SEC_AGREE, note=f"one τ-normalised head: {_selection_words(ds, m) or 'none'}; "
         "interval: bootstrap over test images"))
     rows.append(paper_claim(
         "cui.norms_do_not_explain", measure=f"Spearman rho, weight norm vs class accuracy (balanced, {m}, one seed)",
@@ -410,10 +529,11 @@ def _ci(v: float, lo: float, hi: float, digits: int = 3) -> str:
 def glue_values(ds: xr.Dataset) -> dict[str, float | int | str]:
     """Every number and verdict the chapter's prose quotes."""
     s = _main(ds)
-    on = s.isel(head=np.flatnonzero(s["present"].values))
+    on = _distinct(s)  # the "best head" is found among different classifiers, τ chosen on held-out images
     i_min = int(np.nanargmin(on["gap"].values))
+    m = str(ds.attrs["main_setting"])
     out: dict[str, Any] = {
-        "rep_main": str(ds.attrs["main_setting"]), "rep_n_heads": int(on.sizes["head"]),
+        "rep_main": m, "rep_n_heads": int(s["present"].sum()), "rep_n_distinct": int(on.sizes["head"]),
         "rep_classifier_gap": float(s["gap"].sel(head="classifier")),
         "rep_classifier_gap_lo": float(s["gap_lower"].sel(head="classifier")),
         "rep_classifier_gap_hi": float(s["gap_upper"].sel(head="classifier")),
@@ -422,7 +542,11 @@ def glue_values(ds: xr.Dataset) -> dict[str, float | int | str]:
         "rep_min_worst_over_heads": float(on["worst"].min()), "rep_max_worst_over_heads": float(on["worst"].max()),
         "w_main": float(s["kendall_w"]), "w_main_lo": float(s["kendall_w_lower"]),
         "w_main_hi": float(s["kendall_w_upper"]), "w_n_heads": int(s["n_heads_agreement"]),
-        "w_tau": float(ds.attrs["tau_agreement"]),
+        "w_tau": float(ds.attrs["tau_agreement"]), "w_tau_text": _selection_words(ds, m) or "no τ-normalised head",
+        "w_tau_head": _tau_head(s) or "–",
+        "selection_text": "; ".join(f"{str(x)}: {w}" for x in ds["setting"].values
+                                    for w in [_selection_words(ds, str(x))] if w) or "no τ-normalised head",
+        "no_selection_text": ", ".join(_not_selected(ds)) or "none",
         "agree_w_min": float(ds["kendall_w"].min()), "agree_w_lo_min": float(ds["kendall_w_lower"].min()),
         "rho_bal": float(s["rho_norm_accuracy"]), "rho_bal_lo": float(s["rho_norm_accuracy_lower"]),
         "rho_bal_hi": float(s["rho_norm_accuracy_upper"]),
@@ -431,16 +555,24 @@ def glue_values(ds: xr.Dataset) -> dict[str, float | int | str]:
         head = _head_of(s, family)
         d = _delta(s, head) if head else (math.nan,) * 3
         out |= {f"d_{key}": d[0], f"d_{key}_lo": d[1], f"d_{key}_hi": d[2], f"d_{key}_text": _ci(*d)}
+        gap = float(s["gap"].sel(head=head)) if head else math.nan
+        # the share of the classifier's gap the head removes (negative: it widens the gap)
+        share = -d[0] / out["rep_classifier_gap"] if head and out["rep_classifier_gap"] > 0 else math.nan
+        out |= {f"gap_{key}": gap, f"share_{key}": share,
+                f"gap_{key}_text": f"{gap:.3f}" if math.isfinite(gap) else "–",
+                f"share_{key}_text": f"{share:.0%}" if math.isfinite(share) else "–"}
     if "rho_long_tail_frequency" in ds:
         for key, name in (("rho_lt_freq", "frequency"), ("rho_lt_acc", "accuracy")):
             v = ds[f"rho_long_tail_{name}"]
             out |= {key: float(v), f"{key}_lo": float(ds[f"{v.name}_lower"]), f"{key}_hi": float(ds[f"{v.name}_upper"])}
         acc = ds["long_tail_accuracy"]
-        taus = [str(h) for h, f in zip(ds["head"].values, ds["head_family"].values)
-                if f == "tau_norm" and np.isfinite(float(acc.sel(head=h)))]
-        best = max(taus, key=lambda h: float(acc.sel(head=h))) if taus else "classifier"
-        out |= {"lt_classifier_acc": float(acc.sel(head="classifier")), "lt_best_tau_acc": float(acc.sel(head=best)),
-                "lt_best_tau_head": best, "n_train_long_tail": int(ds["n_train_long_tail"]),
+        tau_head, tau_text = _long_tail_tau(ds)
+        out |= {"lt_classifier_acc": float(acc.sel(head="classifier")),
+                "lt_tau_acc": float(acc.sel(head=tau_head)) if tau_head else math.nan,
+                "lt_tau_head": tau_head or "–", "lt_tau_text": tau_text,
+                "lt_classifier_mean": float(ds["long_tail_mean"].sel(head="classifier")),
+                "lt_tau_mean": float(ds["long_tail_mean"].sel(head=tau_head)) if tau_head else math.nan,
+                "n_train_long_tail": int(ds["n_train_long_tail"]),
                 "n_train_long_tail_seen": int(ds["n_train_long_tail_seen"]),
                 "lt_ratio": float(ds.attrs["long_tail_ratio"]), "lt_n_max": int(ds.attrs["long_tail_n_max"])}
     found = claims(ds)
@@ -448,6 +580,27 @@ def glue_values(ds: xr.Dataset) -> dict[str, float | int | str]:
         out[f"verdict_{str(cid).replace('.', '_')}"] = str(v)
     out["profile_text"] = _profile_text(ds)
     return out
+
+
+def _long_tail_tau(ds: xr.Dataset) -> tuple[str | None, str]:
+    """The long-tailed run's τ-normalised head (chosen on held-out images if it can be) and how its τ was set."""
+    acc, a = ds["long_tail_accuracy"], ds.attrs
+    have = [str(h) for h, f in zip(ds["head"].values, ds["head_family"].values)
+            if str(f) in ("tau_norm", "tau_norm_selected") and np.isfinite(float(acc.sel(head=h)))]
+    if "tau_norm(selected)" in have:
+        tau, n, asked = float(a["long_tail_tau_selected"]), int(a["long_tail_val_min_per_class"]), \
+            int(a["long_tail_val_per_class"])
+        if n > 0:
+            few = "" if n >= asked else f" (the smallest class has {n})"
+            return "tau_norm(selected)", (f"τ = {_g(tau)}, chosen by balanced accuracy on {asked} training images per "
+                                          f"class that the long-tailed subset left out{few}")
+        return "tau_norm(selected)", (f"τ = {_g(tau)}: Kang et al.'s default, not chosen, because "
+                                      f"{a.get('long_tail_validation_missing') or 'no held-out images'}")
+    tau = float(a.get("tau_agreement", math.nan))
+    fixed = [h for h in have if np.isclose(float(ds["head_param"].sel(head=h)), tau)]
+    if fixed:
+        return fixed[0], f"τ = {_g(float(a['tau_agreement']))}, fixed in advance (no held-out images asked for)"
+    return None, "no τ-normalised head"
 
 
 def _profile_text(ds: xr.Dataset) -> str:
@@ -460,10 +613,36 @@ def _profile_text(ds: xr.Dataset) -> str:
             f"images per class {a.get('train_per_class_text', '')}). Backbones: {a.get('backbones', '')} trained from "
             f"scratch (seeds {a.get('seeds', '')}; the same runs as the prevalence chapter), {etf}{pre}"
             f"Heads: linear probe, cRT, {a.get('knn_k', '?')}-NN (cosine), nearest class mean, the trained classifier "
-            f"and its τ-normalised versions (τ ∈ {a.get('taus', '')}). Long-tailed contrast: "
+            f"and its τ-normalised versions (τ ∈ {a.get('taus', '')}; τ is chosen per run on "
+            f"{_val_words(int(a.get('val_per_class', -1)))}, never on the test set). Long-tailed contrast: "
             f"{a.get('long_tail_dataset', '')} with imbalance {float(a.get('long_tail_ratio', math.nan)):g}. "
             f"Intervals: 95% bootstrap over test images ({int(a.get('n_boot', 0))} replicates; paired over seeds and "
             f"images for differences between heads). The analysis took {minutes:.1f} minutes to compute.")
+
+
+def _val_words(n: int) -> str:
+    return (f"{n} held-out training images per class where the run left enough out (else fixed at 1)" if n > 0
+            else "no held-out images (not asked for: fixed at 1, or the middle τ)")
+
+
+def _role(s: xr.Dataset, head: str) -> str:
+    """What a head's setting rests on, for the tables: chosen on held-out images, a candidate, or neither."""
+    fam = str(s["head_family"].sel(head=head).values)
+    selected = {"tau_norm": "tau_norm_selected", "knn": "knn_selected"}
+    have = {str(f) for f, ok in zip(s["head_family"].values, s["present"].values) if ok}
+    if fam in selected and selected[fam] in have:
+        return "candidate (shown only; never chosen by test accuracy)"
+    if fam == "tau_norm_selected":
+        vals = ", ".join(_g(t) for t in s["tau_selected"].values if math.isfinite(t))
+        return (f"τ = {vals} chosen on held-out training images" if int(s["val_min_per_class"]) > 0 else
+                f"τ = {vals}, not chosen (no held-out images)")
+    if fam == "knn_selected":
+        vals = ", ".join(_g(k) for k in s["knn_k_selected"].values if math.isfinite(k))
+        return (f"k = {vals} chosen on held-out training images" if int(s["val_min_per_class"]) > 0 else
+                f"k = {vals}, not chosen (no held-out images)")
+    if fam == "tau_norm" and bool(s["in_agreement"].sel(head=head)):
+        return "τ fixed in advance"
+    return ""
 
 
 def head_tables(ds: xr.Dataset) -> dict[str, pd.DataFrame]:
@@ -478,7 +657,10 @@ def head_tables(ds: xr.Dataset) -> dict[str, pd.DataFrame]:
                  "worst class": f"{r['worst_class'].values} ({float(r['worst']):.3f})",
                  "gap [95% CI]": _ci(float(r["gap"]), float(r["gap_lower"]), float(r["gap_upper"])),
                  f"Δgap vs {ref_words} [paired 95% CI]": "(reference)" if h == ref else
-                 _ci(float(r["delta_gap"]), float(r["delta_gap_lower"]), float(r["delta_gap_upper"]))}
+                 _ci(float(r["delta_gap"]), float(r["delta_gap_lower"]), float(r["delta_gap_upper"])),
+                 "held-out balanced accuracy": "–" if not math.isfinite(float(r["val_balanced_accuracy"])) else
+                 f"{float(r['val_balanced_accuracy']):.3f}",
+                 "setting chosen": _role(s, str(h)) or "–"}
                 for h in s["head"].values for r in [s.sel(head=h)]]
         out[str(name)] = pd.DataFrame(rows, index=pd.Index([str(h) for h in s["head"].values], name="head"))
     return out
@@ -507,7 +689,8 @@ def tables(ds: xr.Dataset) -> dict[str, pd.DataFrame]:
         lt = ds["long_tail_accuracy"].notnull()
         out["long_tail_heads"] = pd.DataFrame(
             {"accuracy": ds["long_tail_accuracy"].values, "balanced accuracy": ds["long_tail_mean"].values,
-             "worst class": ds["long_tail_worst"].values},
+             "worst class": ds["long_tail_worst"].values,
+             "held-out balanced accuracy": ds["long_tail_val_accuracy"].values},
             index=pd.Index([str(h) for h in ds["head"].values], name="head"))[lt.values].round(3)
     out["ours_accuracy"] = ours.dropna(how="all").astype(object).fillna("–")
     kang = paper_figure("kang2020_imagenet_lt")
@@ -517,10 +700,13 @@ def tables(ds: xr.Dataset) -> dict[str, pd.DataFrame]:
 
 
 def chart_frames(ds: xr.Dataset) -> dict[str, pd.DataFrame]:
-    """Frames for the charts: ``delta_gap`` (main setting, one row per head but the reference) and ``norms``."""
+    """Frames for the charts: ``delta_gap`` (main setting, one row per head but the reference; a candidate τ or
+    k, not chosen on held-out images, is labelled "(candidate)") and ``norms``."""
     s = _main(ds)
     keep = s["present"].values & (s["head"].values != str(s["reference"].values))
-    out = {"delta_gap": pd.DataFrame({"head": s["head"].values[keep].astype(str),
+    labels = [h + (" (candidate)" if _role(s, h).startswith("candidate") else "")
+              for h in s["head"].values[keep].astype(str)]
+    out = {"delta_gap": pd.DataFrame({"head": labels,
                                       "Δgap vs classifier": s["delta_gap"].values[keep],
                                       "lower": s["delta_gap_lower"].values[keep],
                                       "upper": s["delta_gap_upper"].values[keep]})}

@@ -10,6 +10,8 @@ returns per-class results on dims ``head`` × ``label``.
 Trained on the features: ``linear_head`` (linear probe), ``crt_head`` (classifier re-training
 with class-balanced sampling), ``knn_head`` (cosine kNN), ``ncm_head`` (nearest class mean).
 From a trained classifier: ``classifier_head``, ``tau_norm_head`` and ``weight_norms``.
+Settings (τ, k) are chosen on a validation split, never on the test set (``val_feats=`` of
+:func:`evaluate_heads`; :func:`choose`, :func:`balanced_accuracy`).
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from ._evaluate import HEADS, evaluate_heads
 from ._knn import knn_head
 from ._linear import crt_head, linear_head
 from ._ncm import ncm_head
+from ._select import FALLBACK_TAU, balanced_accuracy, choose
 from ._tau import classifier_head, tau_norm_head, weight_norms
 
-__all__ = ["HEADS", "evaluate_heads", "linear_head", "crt_head", "knn_head", "ncm_head", "classifier_head",
-           "tau_norm_head", "weight_norms"]
+__all__ = ["HEADS", "FALLBACK_TAU", "balanced_accuracy", "choose", "evaluate_heads", "linear_head", "crt_head",
+           "knn_head", "ncm_head", "classifier_head", "tau_norm_head", "weight_norms"]

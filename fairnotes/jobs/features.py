@@ -6,6 +6,7 @@
 >>> tr = features.extract(cfg, split="train")                        # doctest: +SKIP
 >>> te = features.extract(cfg, split="test")                         # doctest: +SKIP
 >>> im = features.extract("efficientnet_lite0", "fashion-mnist", "test")  # doctest: +SKIP
+>>> va = features.extract(cfg, split="train", heldout=500)           # doctest: +SKIP
 
 The result (``xr.Dataset``): ``features`` (sample × feature; the classifier's input, taken with
 a forward pre-hook on ``get_classifier()``), ``labels`` (sample); coords ``label`` (0..K-1) and
@@ -25,8 +26,9 @@ trained (or resumed) first, with ``keep_checkpoint=True``, through
 Files live in ``$FAIRNOTES_CACHE/features/<model>-<dataset>-<split>-<key>.nc``; the key hashes
 the weights' identity (the run's config key, or the model name and weight file), the data
 set, split, image size, ``max_per_class``, ``dtype`` and, for a run's own training split, its
-subset. A file is written once (atomically) and read from then on; an unreadable one is
-recomputed with a warning.
+subset. ``heldout=N`` gives N training images per class that the run never trained on
+(:func:`heldout_images`; file ``<model>-run-<dataset>-train-heldout-<key>.nc``). A file is
+written once (atomically) and read from then on; an unreadable one is recomputed with a warning.
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
-__all__ = ["extract", "cache_path", "run_model"]
+__all__ = ["extract", "cache_path", "run_model", "heldout_images", "NoHeldOutImages"]
 
 _DTYPES = ("float32", "float16")
 
@@ -49,7 +51,7 @@ def extract(source: Any, dataset: str | None = None, split: str = "train", *, im
             max_per_class: int | None = None, pretrained: bool = True, model_kwargs: dict | None = None,
             dtype: Literal["float32", "float16"] = "float32", batch_size: int = 256,
             device: Literal["auto", "cpu", "cuda"] = "auto", data_root: str | None = None,
-            progress: bool | None = None, refresh: bool = False) -> xr.Dataset:
+            progress: bool | None = None, refresh: bool = False, heldout: int | None = None) -> xr.Dataset:
     """Features of ``dataset``/``split`` from ``source``, computed once and then read from disk.
 
     Parameters
@@ -80,6 +82,10 @@ def extract(source: Any, dataset: str | None = None, split: str = "train", *, im
         Inference batch, device, data folder, and the tqdm bar (``None``: notebooks and terminals).
     refresh
         Recompute even when the file exists.
+    heldout
+        For a run on its own training split: instead of the images it trained on, up to this
+        many per class that it never saw (:func:`heldout_images`), e.g. a validation split for
+        choosing a head's settings. :class:`NoHeldOutImages` when the run left none out.
     """
     from .._paths import cache_dir
     from ..results import read_cached
@@ -88,7 +94,7 @@ def extract(source: Any, dataset: str | None = None, split: str = "train", *, im
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}; got {dtype!r}")
     spec = _Spec.build(source, dataset, split, image_size, max_per_class, pretrained, model_kwargs or {}, dtype,
-                       data_root, TrainConfig)
+                       data_root, TrainConfig, heldout)
     path = cache_dir("features") / spec.file_name()
     ds = None if refresh else read_cached(path, "cached features")
     if ds is not None:
@@ -102,12 +108,12 @@ def extract(source: Any, dataset: str | None = None, split: str = "train", *, im
 
 def cache_path(source: Any, dataset: str | None = None, split: str = "train", *, image_size: int | None = None,
                max_per_class: int | None = None, pretrained: bool = True, model_kwargs: dict | None = None,
-               dtype: str = "float32", data_root: str | None = None) -> Path:
+               dtype: str = "float32", data_root: str | None = None, heldout: int | None = None) -> Path:
     """Where :func:`extract` keeps (or would keep) these features."""
     from .._paths import cache_dir
     from .train import TrainConfig
     spec = _Spec.build(source, dataset, split, image_size, max_per_class, pretrained, model_kwargs or {}, dtype,
-                       data_root, TrainConfig)
+                       data_root, TrainConfig, heldout)
     return cache_dir("features") / spec.file_name()
 
 
@@ -120,7 +126,7 @@ class _Spec:
     @classmethod
     def build(cls, source: Any, dataset: str | None, split: str, image_size: int | None,
               max_per_class: int | None, pretrained: bool, model_kwargs: dict, dtype: str,
-              data_root: str | None, train_config: type) -> _Spec:
+              data_root: str | None, train_config: type, heldout: int | None = None) -> _Spec:
         from .. import data, models
         run = source if isinstance(source, train_config) else None
         if run is None and not isinstance(source, str):
@@ -144,9 +150,16 @@ class _Spec:
         else:
             weights = {"model": model, "pretrained": bool(pretrained), "model_kwargs": model_kwargs,
                        "weights_file": _weights_identity(model) if pretrained else None}
+        if heldout is not None:
+            if run is None or dataset != run.dataset or split != "train" or max_per_class is not None:
+                raise ValueError("heldout= needs a trained run's own data set, split='train' and no max_per_class")
+            if int(heldout) != heldout or heldout < 1:
+                raise ValueError(f"heldout must be a positive integer; got {heldout!r}")
+            if run.train_per_class is None:
+                raise NoHeldOutImages(f"the run trained on every image of the {run.dataset} training split")
         imbalance = getattr(run, "train_imbalance", None) if run is not None else None
-        own_subset = (run is not None and dataset == run.dataset and split == "train" and max_per_class is None
-                      and (run.train_per_class is not None or imbalance is not None))
+        own_subset = (heldout is None and run is not None and dataset == run.dataset and split == "train"
+                      and max_per_class is None and (run.train_per_class is not None or imbalance is not None))
         # a balanced subset keeps the key it always had; a long-tailed one adds ρ, so features
         # cached before the long-tailed subset was honoured (balanced images) are never read back
         subset = None if not own_subset else \
@@ -158,9 +171,11 @@ class _Spec:
         key_fields = {"weights": weights, "dataset": dataset, "split": split, "image_size": size,
                       "max_per_class": max_per_class, "dtype": dtype,
                       "subset": subset}
+        if heldout is not None:  # only then: every other key stays as it was
+            key_fields["heldout"] = int(heldout)
         return cls(run=run, model=model, dataset=dataset, split=split, image_size=image_size,
                    max_per_class=max_per_class, pretrained=pretrained, model_kwargs=model_kwargs, dtype=dtype,
-                   root=root, own_subset=own_subset, key_fields=key_fields)
+                   root=root, own_subset=own_subset, heldout=heldout, key_fields=key_fields)
 
     def key(self) -> str:
         from ..results import config_hash
@@ -168,7 +183,52 @@ class _Spec:
 
     def file_name(self) -> str:
         tag = f"{self.model}-run" if self.run is not None else self.model
-        return f"{tag}-{self.dataset}-{self.split}-{self.key()}.nc".replace("/", "_")
+        split = self.split if self.heldout is None else f"{self.split}-heldout"
+        return f"{tag}-{self.dataset}-{split}-{self.key()}.nc".replace("/", "_")
+
+
+class NoHeldOutImages(ValueError):
+    """The run left no training image of some class out (it trained on all of them)."""
+
+
+def heldout_images(cfg: Any, per_class: int, pool: Any = None) -> Any:
+    """Up to ``per_class`` training images of each class that the run of ``cfg`` never trained on.
+
+    - a balanced subset (``train_per_class``): :func:`fairnotes.jobs.heldout_subset`'s images, the
+      same the remedies' re-weighting reads (they follow the run's own in each class's shuffle);
+    - a long-tailed subset (``train_imbalance``): the images the long-tailed subset left out, a
+      random ``per_class`` of each class (seed ``cfg.seed``), so the split is balanced even though
+      the training data is not (as the balanced validation set of ImageNet-LT);
+    - the whole training split: :class:`NoHeldOutImages`; likewise when some class has none left.
+
+    Which images the run trained on is read from :func:`fairnotes.jobs.training_subset` itself (on
+    an index pool), and the result is checked to share none with them.
+    """
+    from .. import data
+    from ._subset import heldout_subset, training_subset
+    if cfg.train_per_class is None:
+        raise NoHeldOutImages(f"the run trained on every image of the {cfg.dataset} training split")
+    if pool is None:
+        root = getattr(cfg, "data_root", None)
+        pool = data.load(cfg.dataset, "train", **({"root": root} if root else {}))
+    index = data.ImageSet(pool.name, pool.split, np.arange(len(pool)).reshape(-1, 1), pool.labels, pool.class_names,
+                          pool.source, pool.license)
+    seen = np.asarray(training_subset(cfg, index).images).ravel()
+    if getattr(cfg, "train_imbalance", None) is None:
+        held = np.asarray(heldout_subset(cfg, int(per_class), index).images).ravel()
+    else:
+        rng = np.random.default_rng(cfg.seed)
+        rest = np.setdiff1d(np.arange(len(pool)), seen)
+        held = np.sort(np.concatenate([rng.permutation(rest[pool.labels[rest] == c])[:int(per_class)]
+                                       for c in range(pool.num_classes)]))
+    if np.intersect1d(held, seen).size:
+        raise RuntimeError("held-out images overlap the run's training images")
+    counts = np.bincount(pool.labels[held], minlength=pool.num_classes)
+    if counts.min() < 1:
+        empty = [pool.class_names[c] for c in np.flatnonzero(counts == 0)]
+        raise NoHeldOutImages(f"the run trained on every {cfg.dataset} training image of class(es) "
+                              f"{', '.join(empty)}")
+    return pool.subset(held)
 
 
 def _weights_identity(model: str) -> str:
@@ -191,6 +251,8 @@ def _load_images(spec: _Spec) -> Any:
     images = data.load(spec.dataset, spec.split, max_per_class=spec.max_per_class, **kwargs)
     if spec.own_subset:  # the very images the run trained on
         images = training_subset(spec.run, images)
+    elif spec.heldout is not None:  # images of its training split it never saw
+        images = heldout_images(spec.run, spec.heldout, images)
     return images
 
 
@@ -296,6 +358,7 @@ def _compute(spec: _Spec, *, batch_size: int, device: str, progress: bool | None
     source = f"run {spec.run.key()} ({spec.model})" if spec.run is not None else \
         f"{spec.model} ({'pretrained' if spec.pretrained else 'random'} weights)"
     ds.attrs.update(provenance(spec.key_fields, features_key=spec.key(), source=source, dataset=spec.dataset,
-                               split=spec.split, image_size=image_size, n=len(images), device=str(rt.device),
+                               split=spec.split if spec.heldout is None else f"{spec.split} (held out)",
+                               image_size=image_size, n=len(images), device=str(rt.device),
                                data_source=images.source, wall_time_s=round(time.perf_counter() - t0, 3)))
     return ds

@@ -6,7 +6,15 @@
 >>> ds["accuracy"].sel(head="knn(k=10)")                     # doctest: +SKIP
 
 Both entry points return :func:`fairnotes.heads.evaluate_heads`'s Dataset (dims ``head`` × ``label``
-and ``head`` × ``sample``) plus the provenance of the features. Both are cached
+and ``head`` × ``sample``) plus the provenance of the features.
+
+Head settings are never chosen on the test set. With ``val_per_class=N``, :func:`on_run` scores
+every τ (and every k, when several are given) on N training images per class that the run never
+trained on (:func:`fairnotes.jobs.features.heldout_images`; for a balanced subset the very images
+of :func:`fairnotes.jobs.heldout_subset`) and adds the heads ``tau_norm(selected)`` (and
+``knn(selected)``): the test predictions of the setting with the best balanced accuracy there.
+A run that trained on every training image has no such split: then nothing is chosen (τ = 1,
+Kang et al.'s default; the first k), and attr ``validation`` says so. Both are cached
 (:func:`fairnotes.results.cached`, folder ``probe.heads``) by the features' identity and the head
 settings, so a re-run of a chapter reads the heads instead of refitting them.
 """
@@ -23,13 +31,16 @@ TAUS = (0.0, 0.5, 1.0, 1.5, 2.0)
 
 
 def _evaluate(train: xr.Dataset, test: xr.Dataset, *, knn_k: int | Sequence[int], taus: Sequence[float],
-              seed: int, heads: Sequence[str] | None) -> xr.Dataset:
+              seed: int, heads: Sequence[str] | None, val: xr.Dataset | None = None,
+              select: bool = False) -> xr.Dataset:
     from ..heads import evaluate_heads
     weight = train["classifier_weight"].values if "classifier_weight" in train else None
     bias = train["classifier_bias"].values if "classifier_bias" in train else None
     return evaluate_heads(train["features"].values, train["labels"].values, test["features"].values,
                           test["labels"].values, class_names=[str(c) for c in train["class_name"].values],
-                          heads=heads, knn_k=knn_k, taus=taus, weight=weight, bias=bias, seed=seed)
+                          heads=heads, knn_k=knn_k, taus=taus, weight=weight, bias=bias, seed=seed,
+                          val_feats=None if val is None else val["features"].values,
+                          val_labels=None if val is None else val["labels"].values, select=select)
 
 
 @dataclass
@@ -46,6 +57,8 @@ class HeadsConfig:
     seed: int = 0
     heads: list | None = None
     progress: bool | None = False
+    #: held-out training images per class on which τ (and k) are chosen; None: no selection (no selected heads)
+    val_per_class: int | None = None
 
     def key(self) -> str:
         from ..results import config_hash
@@ -53,6 +66,8 @@ class HeadsConfig:
         key = {"source": src, "dataset": self.dataset, "train_per_class": self.train_per_class,
                "image_size": self.image_size, "knn_k": self.knn_k, "taus": self.taus, "seed": self.seed,
                "heads": self.heads}
+        if self.val_per_class is not None:  # only then: the keys of heads fitted without it stay as they were
+            key["val_per_class"] = int(self.val_per_class)
         if getattr(self.source, "train_imbalance", None) is not None:
             # heads of a long-tailed run cached before its features honoured the long-tailed subset were
             # fitted on balanced images: a new key for those only (every other key stays as it was)
@@ -72,27 +87,51 @@ def _listed(x: int | Sequence[int]) -> list[int]:
 
 
 def on_run(cfg: Any, *, knn_k: int | Sequence[int] = 10, taus: Sequence[float] = TAUS, seed: int = 0,
-           heads: Sequence[str] | None = None, progress: bool | None = False) -> xr.Dataset:
+           heads: Sequence[str] | None = None, progress: bool | None = False,
+           val_per_class: int | None = None) -> xr.Dataset:
     """Heads on the features of a trained run (its training subset and the full test split).
 
     The run is trained first if it is not cached; its own classifier appears as head
     ``classifier`` (and, τ-normalised, as ``tau_norm(...)``), and ``weight_norm`` holds its
     per-class weight norms.
+
+    With ``val_per_class``, τ (and k, if several) are chosen by balanced accuracy on up to that
+    many training images per class the run never trained on, ties to the smaller τ and the first
+    k: heads ``tau_norm(selected)``, ``knn(selected)``, variable ``val_balanced_accuracy``, attrs
+    ``validation``, ``tau_selected``, ``knn_k_selected``. A run with no such images (it trained on
+    its whole training split) gets τ = 1 and the first k, not chosen, and says so in ``validation``.
     """
     from ..results import cached
+    if val_per_class is not None and (int(val_per_class) != val_per_class or val_per_class < 1):
+        raise ValueError(f"val_per_class must be a positive integer or None; got {val_per_class!r}")
     return cached(fit_heads, HeadsConfig(source=cfg, knn_k=_listed(knn_k), taus=[float(t) for t in taus],
                                                   seed=int(seed), heads=None if heads is None else list(heads),
-                                                  progress=progress))
+                                                  progress=progress,
+                                                  val_per_class=None if val_per_class is None else int(val_per_class)))
 
 
 def _on_run(h: HeadsConfig) -> xr.Dataset:
-    from .features import extract
+    from .features import NoHeldOutImages, extract
     cfg = h.source
     tr = extract(cfg, split="train", progress=h.progress)
     te = extract(cfg, split="test", progress=h.progress)
-    ds = _evaluate(tr, te, knn_k=h.knn_k, taus=h.taus, seed=h.seed, heads=h.heads)
+    val, why = None, ""
+    if h.val_per_class is not None:
+        try:
+            val = extract(cfg, split="train", heldout=h.val_per_class, progress=h.progress)
+        except NoHeldOutImages as e:
+            why = str(e)
+    ds = _evaluate(tr, te, knn_k=h.knn_k, taus=h.taus, seed=h.seed, heads=h.heads, val=val,
+                   select=h.val_per_class is not None)
     ds.attrs.update({"backbone": cfg.model, "dataset": cfg.dataset, "run_key": cfg.key(),
                      "n_train": int(tr.sizes["sample"]), "n_test": int(te.sizes["sample"])})
+    if h.val_per_class is not None:
+        ds.attrs["val_per_class"] = int(h.val_per_class)
+        ds.attrs["validation_missing"] = why  # "" when there was a validation split
+        ds.attrs["validation"] = (
+            f"up to {h.val_per_class} training images per class that the run never trained on "
+            f"({int(val.sizes['sample'])} images)" if val is not None else
+            f"none, because {why}: nothing was selected, τ = 1 (Kang et al.'s default) and the first k")
     return ds
 
 

@@ -1,6 +1,7 @@
 """The prediction-bias chapter's analysis on small synthetic tracked runs, against independent oracles."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from pathlib import Path
@@ -12,7 +13,7 @@ from scipy import stats
 from sklearn.metrics import confusion_matrix, recall_score
 
 from fairnotes import bias, results
-from fairnotes.analysis import AGREES, CANNOT_TELL, DISAGREES, ParamError
+from fairnotes.analysis import AGREES, CANNOT_TELL, DISAGREES, ParamError, seed_interval
 from fairnotes.analysis import prediction_bias as chapter
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,10 +67,20 @@ def stacked():
 
 
 @pytest.fixture(scope="module")
-def ds(stacked):
+def lt_stacked():
+    runs = [_run(s + 10) for s in (0, 1, 2)]
+    return bias.stack_seeds(runs, [0, 1, 2]).assign_coords(class_name=runs[0]["class_name"])
+
+
+FREQ = [100, 60, 36, 22, 13, 8]
+
+
+@pytest.fixture(scope="module")
+def ds(stacked, lt_stacked):
     div = _div({"accuracy_kept": [(-0.05, -0.08, -0.02), (0.01, -0.02, 0.04)],
                 "predicted": [(12.0, 4.0, 20.0), (-3.0, -9.0, -1.0)]})
-    return chapter.summarize(stacked, div, model="cnn", train_minutes=1.5)
+    return chapter.summarize(stacked, div, model="cnn", train_minutes=1.5, long_tail=lt_stacked,
+                             long_tail_frequency=FREQ, long_tail_ratio=12.5)
 
 
 # ------------------------------------------------------------------------------------------ params
@@ -89,8 +100,12 @@ def test_params_type_errors_name_the_parameter():
         chapter.Params.from_mapping({"seeds": 0.5})
     with pytest.raises(ParamError, match="'optimizer'"):
         chapter.Params.from_mapping({"optimizer": "lion"})
-    p = chapter.Params.from_mapping({"seeds": [3, 4], "train_per_class": None, "diversity_source": [8, 9]})
+    with pytest.raises(ParamError, match="'long_tail_ratio'"):
+        chapter.Params.from_mapping({"long_tail_ratio": "ten"})
+    p = chapter.Params.from_mapping({"seeds": [3, 4], "train_per_class": None, "diversity_source": [8, 9],
+                                     "long_tail_ratio": None})
     assert p.seeds == (3, 4) and p.train_per_class is None and p.diversity_source == (8, 9)
+    assert p.long_tail_ratio is None and chapter.Params.from_mapping({"long_tail_ratio": 3}).long_tail_ratio == 3.0
 
 
 def test_base_config_is_the_notebooks_config():
@@ -102,6 +117,22 @@ def test_base_config_is_the_notebooks_config():
                             lr=0.002, weight_decay=0.05, augment="crop", train_per_class=1000, profile="laptop",
                             track=True, track_every_steps=10, progress=False)
     assert cfg == old and cfg.key() == old.key()
+    lt = chapter.long_tail_config(p, 2)
+    assert lt == dataclasses.replace(old, train_imbalance=10.0, seed=2) and lt.key() != old.key()
+    with pytest.raises(ValueError, match="long_tail_ratio"):
+        chapter.long_tail_config(dataclasses.replace(p, long_tail_ratio=None), 0)
+
+
+def test_long_tail_frequency_is_what_the_run_trains_on():
+    """The tiny profile (digits, all images: n_max = the smallest class count) at ratio 3."""
+    pytest.importorskip("torch")
+    from fairnotes import data
+    from fairnotes.jobs import training_subset
+    p = chapter.Params(profile="tiny", dataset="digits", train_per_class=None, long_tail_ratio=3.0)
+    freq = chapter.long_tail_frequency(p)
+    assert freq.tolist() == training_subset(chapter.long_tail_config(p, 1)).counts().tolist()
+    n_max = int(data.load("digits", "train").counts().min())
+    assert freq.tolist() == data.long_tail_counts(n_max, 3.0, 10).tolist() and freq[0] == n_max
 
 
 # ------------------------------------------------------------------------------------------ summarize
@@ -185,6 +216,139 @@ def test_false_positive_share_is_not_the_row_share():
     assert float(ds["hardest_fp"]) == 3
 
 
+def _lt_run(seed: int, bias_by_class, acc, freq=FREQ) -> xr.Dataset:
+    """A long-tailed tracked run whose prediction bias, mean over its 3 epochs, is ``bias_by_class`` exactly
+    (epochs: bias + 0.1, bias − 0.1, bias; support 10 × frequency), with final accuracy ``acc``."""
+    run = _run(seed)
+    support = np.array(freq) * 10
+    b = np.asarray(bias_by_class, float)
+    run["track_support"] = (("epoch", "label"), np.stack([support] * 3))
+    run["track_predicted"] = (("epoch", "label"), np.rint(np.stack([(b + 0.1) * support, (b - 0.1) * support,
+                                                                    b * support])).astype(int))
+    run["accuracy"] = ("label", np.asarray(acc, float))
+    return run
+
+
+def _fisher(rho: float, k: int = 6) -> tuple[float, float]:
+    se = math.sqrt((1 + rho ** 2 / 2) / (k - 3))
+    return math.tanh(math.atanh(rho) - 1.959964 * se), math.tanh(math.atanh(rho) + 1.959964 * se)
+
+
+def test_long_tail_correlations_by_hand(stacked):
+    """Bias [1.3, 1.2, 1.0, 0.9, 0.7, 0.8] ranks 6 5 4 3 1 2 against frequency ranks 6 5 4 3 2 1:
+    Σd² = 2, rho = 1 − 6·2 / (6·35) = 0.942857. Accuracy [0.9, 0.5, 0.8, 0.6, 0.7, 0.4] ranks 6 2 5 3 4 1:
+    Σd² = 20, rho = 1 − 120/210 = 0.428571. Every seed the same: the per-seed interval has no width."""
+    bias_c, acc = [1.3, 1.2, 1.0, 0.9, 0.7, 0.8], [0.9, 0.5, 0.8, 0.6, 0.7, 0.4]
+    runs = [_lt_run(s, bias_c, acc) for s in (0, 1, 2)]
+    lt = bias.stack_seeds(runs, [0, 1, 2]).assign_coords(class_name=runs[0]["class_name"])
+    ds = chapter.summarize(stacked, None, long_tail=lt, long_tail_frequency=FREQ, long_tail_ratio=12.5)
+    np.testing.assert_allclose(ds["lt_bias_mean"].values, bias_c)
+    np.testing.assert_allclose(ds["lt_bias"].isel(epoch=0).values, np.array(bias_c) + 0.1)
+    assert ds["lt_frequency"].values.tolist() == FREQ and ds.attrs["long_tail_n_train"] == sum(FREQ)
+    for name, rho in (("frequency", 1 - 12 / 210), ("accuracy", 1 - 120 / 210)):
+        c = ds.sel(lt_correlation=name)
+        assert np.isclose(float(c["lt_rho"]), rho)
+        lo, hi = _fisher(rho)
+        assert np.isclose(float(c["lt_rho_lower"]), lo, atol=1e-6) and np.isclose(float(c["lt_rho_upper"]), hi,
+                                                                                  atol=1e-6)
+        np.testing.assert_allclose(c["lt_rho_by_seed"].values, [rho] * 3)
+        assert np.isclose(float(c["lt_rho_seed_lower"]), rho) and np.isclose(float(c["lt_rho_seed_upper"]), rho)
+    found = chapter.claims(ds)
+    row = found.sel(claim="longtail.bias_tracks_frequency")
+    assert str(row["verdict"].values) == AGREES and str(row["paper"].values) == "Cui et al. 2024"
+    assert str(row["statement"].values).startswith("Under long-tailed training, prediction bias follows class")
+    assert "balanced" in str(row["note"].values) and str(row["section"].values) in chapter.SECTIONS.values()
+    t = chapter.tables(ds)["long_tail"]
+    assert t.iloc[0, 0] == f"+0.94 [{lo_str(1 - 12 / 210)}]"
+    assert t.index[-1] == "balanced: with final test accuracy"
+    g = chapter.glue_values(ds)
+    assert (g["pb_lt_head"], g["pb_lt_head_n"], g["pb_lt_tail"], g["pb_lt_tail_n"]) == ("a", 100, "f", 8)
+    assert np.isclose(g["pb_lt_head_bias"], 1.3) and np.isclose(g["pb_lt_tail_bias"], 0.8)
+    assert g["pb_lt_ratio"] == 12.5 and g["verdict_long_tail"] == AGREES
+
+
+def lo_str(rho: float) -> str:
+    lo, hi = _fisher(rho)
+    return f"{lo:+.2f}, {hi:+.2f}"
+
+
+def test_long_tail_against_scipy_per_seed(stacked, lt_stacked, ds):
+    b = (lt_stacked["track_predicted"].values / lt_stacked["track_support"].values).mean(1)  # seed × label
+    acc = lt_stacked["accuracy"].values
+    c = ds.sel(lt_correlation="accuracy")
+    assert np.isclose(float(c["lt_rho"]), stats.spearmanr(b.mean(0), acc.mean(0)).statistic)
+    per_seed = [stats.spearmanr(b[s], acc[s]).statistic for s in range(3)]
+    np.testing.assert_allclose(c["lt_rho_by_seed"].values, per_seed)
+    m, lo, hi = seed_interval(per_seed)
+    assert np.isclose(float(c["lt_rho_seed_mean"]), m)
+    assert np.isclose(float(c["lt_rho_seed_lower"]), max(lo, -1)) and np.isclose(float(c["lt_rho_seed_upper"]),
+                                                                                  min(hi, 1))
+    f = ds.sel(lt_correlation="frequency")
+    assert np.isclose(float(f["lt_rho"]), stats.spearmanr(b.mean(0), FREQ).statistic)
+
+
+def test_long_tail_inputs_are_checked(stacked, lt_stacked):
+    with pytest.raises(ValueError, match="long_tail_frequency"):
+        chapter.summarize(stacked, None, long_tail=lt_stacked)
+    with pytest.raises(ValueError, match="seeds"):
+        chapter.summarize(stacked, None, long_tail=lt_stacked.isel(seed=[0, 1]), long_tail_frequency=FREQ)
+    with pytest.raises(ValueError, match="one frequency per label"):
+        chapter.summarize(stacked, None, long_tail=lt_stacked, long_tail_frequency=FREQ[:5])
+    with pytest.raises(ValueError, match="epochs"):
+        chapter.summarize(stacked, None, long_tail=lt_stacked.isel(epoch=[0, 1]), long_tail_frequency=FREQ)
+
+
+def test_without_the_long_tail_nothing_is_missing(stacked, ds):
+    plain = chapter.summarize(stacked, None)
+    assert "lt_rho" not in plain and "longtail.bias_tracks_frequency" not in chapter.claims(plain)["claim"].values
+    g = chapter.glue_values(plain)
+    assert set(chapter.glue_values(ds)) - set(g) <= {"pb_div_acc_words", "pb_div_pred_words", "pb_div_fp_words",
+                                                     "pb_div_fraction", "pb_div_n_seeds", "pb_div_n_classes"}
+    assert math.isnan(g["pb_lt_rho_freq"]) and g["verdict_long_tail"] == "not tested"
+    assert "skipped" in g["pb_profile_text"] and "long_tail" not in chapter.tables(plain)
+
+
+def test_overlap_by_hand():
+    """Variance [1, 8, 9, 2, 4, 3] over distance² [1, 4, 1, 4, 1, 9]: overlap [1, 2, 9, 0.5, 4, 1/3], ranks
+    3 4 6 2 5 1; accuracy [0.9, 0.6, 0.3, 0.8, 0.5, 0.95] ranks 5 3 1 4 2 6: Σd² = 68, rho = 1 − 408/210."""
+    var, dist = np.array([1, 8, 9, 2, 4, 3.]), np.array([1, 2, 1, 2, 1, 3.])
+    acc = [0.9, 0.6, 0.3, 0.8, 0.5, 0.95]
+    runs = []
+    for s in (0, 1):
+        r = _run(s)
+        r["feature_variance"] = (("feature_epoch", "label"), var[None] * (1 + s))  # a rescaled feature space
+        r["nearest_mean_distance"] = (("feature_epoch", "label"), dist[None] * math.sqrt(1 + s))
+        r["accuracy"] = ("label", np.array(acc))
+        runs.append(r)
+    st = bias.stack_seeds(runs, [0, 1]).assign_coords(class_name=runs[0]["class_name"])
+    ds = chapter.summarize(st, None)
+    np.testing.assert_allclose(ds["overlap"].isel(feature_epoch=-1).values, [1, 2, 9, 0.5, 4, 1 / 3])
+    np.testing.assert_allclose(ds["overlap_by_seed"].isel(seed=1, feature_epoch=-1).values, [1, 2, 9, 0.5, 4, 1 / 3])
+    c = ds.sel(correlation="overlap")
+    rho = 1 - 408 / 210
+    assert np.isclose(float(c["rho"]), rho)
+    lo, hi = _fisher(rho)
+    assert np.isclose(float(c["rho_lower"]), lo, atol=1e-6) and np.isclose(float(c["rho_upper"]), hi, atol=1e-6)
+    np.testing.assert_allclose(c["rho_by_seed"].values, [rho, rho])
+    found = chapter.claims(ds)
+    row = found.sel(claim="overlap.tracks_difficulty")
+    assert str(row["verdict"].values) == AGREES and float(row["ours"]) == pytest.approx(rho)
+    assert str(row["statement"].values) == "Hard classes have more diverse and overlapping features"
+    assert str(row["section"].values) == chapter.SECTIONS["features"]
+    assert chapter.glue_values(ds)["verdict_overlap"] == AGREES
+    assert chapter.tables(ds)["features"]["feature overlap"].tolist() == pytest.approx([1, 2, 9, 0.5, 4, 1 / 3])
+
+
+def test_overlap_against_numpy_and_scipy(stacked, ds):
+    ov = stacked["feature_variance"].values[:, -1] / stacked["nearest_mean_distance"].values[:, -1] ** 2
+    acc = stacked["accuracy"].values
+    np.testing.assert_allclose(ds["overlap"].isel(feature_epoch=-1).values, ov.mean(0))
+    c = ds.sel(correlation="overlap")
+    assert np.isclose(float(c["rho"]), stats.spearmanr(ov.mean(0), acc.mean(0)).statistic)
+    np.testing.assert_allclose(c["rho_by_seed"].values, [stats.spearmanr(ov[s], acc[s]).statistic for s in range(3)])
+    assert np.isclose(float(chapter.overlap(xr.DataArray(2.0), xr.DataArray(0.5))), 8.0)
+
+
 def test_diversity_deltas_and_direction_words(ds):
     assert ds["delta_accuracy_kept_direction"].values.tolist() == ["decreased", "no clear change"]
     assert ds["delta_predicted_direction"].values.tolist() == ["increased", "decreased"]
@@ -208,13 +372,18 @@ def test_result_and_claims_are_saveable(ds, tmp_path):
 # ------------------------------------------------------------------------------------------ claims
 
 
+CORRELATION_ROWS = {"rho": ("correlation", "bias_mean", "rho"), "overlap": ("correlation", "overlap", "rho"),
+                    "lt_frequency": ("lt_correlation", "frequency", "lt_rho")}
+
+
 def _with(ds: xr.Dataset, **values: tuple[float, float, float]) -> xr.Dataset:
     ds = ds.copy()
     for name, (m, lo, hi) in values.items():
-        if name == "rho":
-            for v, x in (("rho", m), ("rho_lower", lo), ("rho_upper", hi)):
+        if name in CORRELATION_ROWS:
+            dim, row, var = CORRELATION_ROWS[name]
+            for v, x in ((var, m), (f"{var}_lower", lo), (f"{var}_upper", hi)):
                 ds[v] = ds[v].copy()
-                ds[v].loc[{"correlation": "bias_mean"}] = x
+                ds[v].loc[{dim: row}] = x
         else:
             ds[name], ds[f"{name}_lower"], ds[f"{name}_upper"] = m, lo, hi
     return ds
@@ -227,6 +396,10 @@ def _with(ds: xr.Dataset, **values: tuple[float, float, float]) -> xr.Dataset:
                                            CANNOT_TELL: (-0.3, -0.8, 0.4)}),
     ("cui.fp_dominate_gradient", "hard_neg_share", {AGREES: (0.7, 0.6, 0.8), DISAGREES: (0.3, 0.2, 0.4),
                                                     CANNOT_TELL: (0.5, 0.4, 0.6)}),
+    ("overlap.tracks_difficulty", "overlap", {AGREES: (-0.8, -0.95, -0.4), DISAGREES: (0.7, 0.2, 0.9),
+                                              CANNOT_TELL: (-0.3, -0.8, 0.4)}),
+    ("longtail.bias_tracks_frequency", "lt_frequency", {AGREES: (0.9, 0.6, 0.98), DISAGREES: (-0.7, -0.9, -0.2),
+                                                        CANNOT_TELL: (0.3, -0.5, 0.8)}),
 ])
 def test_claims_each_verdict(ds, key, name, cases):
     for verdict, triple in cases.items():

@@ -28,11 +28,16 @@ HEADS = {
     "knn(k=3)": ("knn", 3.0, np.array([0.90, 0.85, 0.75, 0.65, 0.55])),
     "ncm": ("ncm", math.nan, np.array([0.90, 0.80, 0.75, 0.50, 0.45])),
     "classifier": ("classifier", math.nan, BASE),
-    # τ = 0 and τ = 2 rank the classes backwards: only τ = 1 may count towards W
+    # τ = 0 and τ = 2 rank the classes backwards: only the τ chosen on held-out images (1) may count towards W;
+    # τ = 2 has the smallest gap and the best accuracy on the test set, but a candidate is never "the best head"
     "tau_norm(tau=0)": ("tau_norm", 0.0, BASE[::-1]),
     "tau_norm(tau=1)": ("tau_norm", 1.0, np.array([0.95, 0.80, 0.70, 0.60, 0.45])),
-    "tau_norm(tau=2)": ("tau_norm", 2.0, BASE[::-1]),
+    "tau_norm(tau=2)": ("tau_norm", 2.0, np.array([0.65, 0.70, 0.75, 0.80, 0.85])),
+    "tau_norm(selected)": ("tau_norm_selected", 1.0, np.array([0.95, 0.80, 0.70, 0.60, 0.45])),
 }
+# balanced accuracy on the held-out training images: τ = 1 wins there
+VAL = {"tau_norm(tau=0)": 0.6, "tau_norm(tau=1)": 0.8, "tau_norm(tau=2)": 0.7, "tau_norm(selected)": 0.8}
+VAL_PER_CLASS = 20
 SEED_SHIFT = {0: np.zeros(K), 1: np.array([-0.05, 0, 0, 0, 0.05]), 2: np.array([0, 0.05, 0, -0.05, 0])}
 NORMS = np.array([1.0, 1.3, 0.9, 1.1, 1.2])
 
@@ -48,8 +53,9 @@ def _predict(acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return target, pred
 
 
-def _heads_result(seed: int, heads=HEADS, norms=NORMS, n_train=500) -> xr.Dataset:
-    """One seed's heads as :func:`fairnotes.heads.evaluate_heads` returns them (the variables read here)."""
+def _heads_result(seed: int, heads=HEADS, norms=NORMS, n_train=500, n_val: int | None = VAL_PER_CLASS) -> xr.Dataset:
+    """One seed's heads as :func:`fairnotes.heads.evaluate_heads` and :func:`probe.on_run` return them (the
+    variables read here); ``n_val``: held-out images per class that chose τ (0: none, the fallback τ = 1)."""
     preds, accs = [], []
     for fam, _, acc in heads.values():
         target, pred = _predict(np.clip(acc + SEED_SHIFT[seed % 3], 0, 1))
@@ -66,6 +72,14 @@ def _heads_result(seed: int, heads=HEADS, norms=NORMS, n_train=500) -> xr.Datase
     if norms is not None:
         ds["weight_norm"] = ("label", norms)
     ds.attrs["n_train"] = n_train
+    if "tau_norm(selected)" in heads:
+        ds.attrs.update(val_per_class=VAL_PER_CLASS, tau_selected=1.0, selection="...",
+                        validation="up to 20 training images per class that the run never trained on" if n_val else
+                        "none, because the run trained on every image of the toy training split: ...",
+                        validation_missing="" if n_val else "the run trained on every image of the toy training split")
+        if n_val:
+            ds["val_balanced_accuracy"] = ("head", [VAL.get(h, math.nan) for h in heads])
+            ds.attrs["n_val_min_per_class"] = n_val
     return ds
 
 
@@ -146,6 +160,12 @@ def test_stack_heads_appends_the_etf_twin_and_checks_targets():
     sw = _settings()["toy / cnn"]
     assert sw["prediction"].dims == ("head", "seed", "sample")
     assert list(sw["head"].values) == list(HEADS) + [chapter.ETF_HEAD]
+    # what the held-out images chose travels along; the selected head's τ is per seed, not a head_param
+    assert sw["tau_selected"].values.tolist() == [1.0, 1.0, 1.0]
+    assert np.isnan(float(sw["head_param"].sel(head="tau_norm(selected)")))
+    assert sw.attrs["val_min_per_class"] == VAL_PER_CLASS and sw.attrs["val_per_class"] == VAL_PER_CLASS
+    np.testing.assert_allclose(sw["val_balanced_accuracy"].sel(head="tau_norm(tau=2)"), 0.7)
+    assert np.isnan(sw["val_balanced_accuracy"].sel(head=chapter.ETF_HEAD)).all()
     assert str(sw["head_family"].sel(head=chapter.ETF_HEAD).values) == "etf"
     np.testing.assert_array_equal(sw["prediction"].sel(head=chapter.ETF_HEAD, seed=1), _etf_run(1)["prediction"])
     np.testing.assert_allclose(sw["weight_norm"], NORMS)
@@ -155,9 +175,17 @@ def test_stack_heads_appends_the_etf_twin_and_checks_targets():
         chapter.stack_heads([_heads_result(0)], [0], etf=[bad])
 
 
+def test_the_heads_chosen_on_heldout_images_replace_their_candidates_for_agreement():
+    heads = ["classifier", "knn(k=3)", "knn(k=5)", "knn(selected)", "tau_norm(tau=0)", "tau_norm(tau=1)",
+             "tau_norm(selected)"]
+    fam = ["classifier", "knn", "knn", "knn_selected", "tau_norm", "tau_norm", "tau_norm_selected"]
+    got = chapter.distinct_heads(heads, fam, [math.nan, 3.0, 5.0, math.nan, 0.0, 1.0, math.nan], (0.0, 1.0))
+    assert got == ["classifier", "knn(selected)", "tau_norm(selected)"]
+
+
 @pytest.mark.parametrize("taus, tau", [((0.0, 0.5, 1.0, 1.5, 2.0), 1.0), ((0.0, 1.0), 1.0), ((0.0, 0.5), 0.5),
                                        ((2.0, 0.0, 1.5, 0.5), 1.5), ((0.5,), 0.5)])
-def test_one_tau_norm_head_counts_for_agreement(taus, tau):
+def test_without_selection_one_tau_fixed_in_advance_counts_for_agreement(taus, tau):
     assert chapter.chosen_tau(taus) == tau
     heads = ["classifier", "knn(k=3)"] + [f"tau_norm(tau={t:g})" for t in taus]
     fam = ["classifier", "knn"] + ["tau_norm"] * len(taus)
@@ -202,7 +230,7 @@ def test_pretrained_deltas_are_against_the_linear_probe(ds):
 
 def test_kendall_w_over_distinct_heads_matches_mean_spearman_identity(ds):
     s = ds.sel(setting="toy / cnn")
-    raters = [h for h in list(HEADS) + [chapter.ETF_HEAD] if h not in ("tau_norm(tau=0)", "tau_norm(tau=2)")]
+    raters = [h for h in list(HEADS) + [chapter.ETF_HEAD] if not h.startswith("tau_norm(tau=")]
     assert list(s["head"].values[s["in_agreement"].values]) == raters
     acc = np.array([_oracle_acc(h, seeds=(0,)) for h in raters])
     m = len(raters)
@@ -243,8 +271,13 @@ def test_long_tail_head_table(ds):
     assert np.isclose(float(acc.sel(head="classifier")), BASE.mean())
     assert np.isnan(float(acc.sel(head=chapter.ETF_HEAD)))
     g = chapter.glue_values(ds)
-    assert g["lt_best_tau_head"] == "tau_norm(tau=1)"
-    assert np.isclose(g["lt_best_tau_acc"], HEADS["tau_norm(tau=1)"][2].mean())
+    # the τ-normalised head of the long-tailed run is the one chosen on held-out images, not the test set's best
+    assert g["lt_tau_head"] == "tau_norm(selected)"
+    assert np.isclose(g["lt_tau_acc"], HEADS["tau_norm(selected)"][2].mean())
+    assert float(acc.sel(head="tau_norm(tau=2)")) > g["lt_tau_acc"]  # what choosing on the test set would pick
+    assert g["lt_tau_text"] == "τ = 1, chosen by balanced accuracy on 20 training images per class that the " \
+                               "long-tailed subset left out"
+    assert chapter.tables(ds)["long_tail_heads"].loc["tau_norm(tau=2)", "held-out balanced accuracy"] == 0.7
 
 
 def test_saves_and_reloads(ds, tmp_path):
@@ -308,7 +341,8 @@ def test_claims_on_the_synthetic_data(ds):
 def test_without_etf_there_is_no_etf_claim():
     found = chapter.claims(_summarize(etf=False))
     assert "cui.etf_keeps_gap" not in list(found["claim"].values)
-    assert math.isnan(chapter.glue_values(_summarize(etf=False))["d_etf"])
+    g = chapter.glue_values(_summarize(etf=False))
+    assert math.isnan(g["d_etf"]) and g["gap_etf_text"] == g["share_etf_text"] == "–"
 
 
 # ------------------------------------------------------------------------------------------ glue, tables
@@ -321,8 +355,51 @@ def test_glue_values_cover_the_notebook(ds):
     assert used and used <= set(g), sorted(used - set(g))
     for cid in chapter.claims(ds)["claim"].values:
         assert f"verdict_{str(cid).replace('.', '_')}" in g
-    assert g["rep_min_head"] == "knn(k=3)"  # smallest gap: 0.90 - 0.55 on seed 0, the seeds' mean alike
+    # smallest gap among distinct heads: 0.90 - 0.55 on seed 0, the seeds' mean alike; the candidate τ = 2 has a
+    # smaller gap on the test set, but it is not a head the chapter chose
+    assert g["rep_min_head"] == "knn(k=3)"
+    assert np.ptp(_oracle_acc("tau_norm(tau=2)")) < g["rep_min_gap"]
+    assert np.isclose(g["rep_min_gap"], np.ptp(_oracle_acc("knn(k=3)")))
     assert np.isclose(g["rep_classifier_gap"], np.ptp(_oracle_acc("classifier")))
+    assert g["rep_n_heads"] == len(HEADS) + 1 and g["rep_n_distinct"] == len(HEADS) + 1 - 3
+    assert g["w_tau_head"] == "tau_norm(selected)"
+    assert g["w_tau_text"] == ("τ = 1, 1, 1 (seeds 0, 1, 2), chosen by balanced accuracy on 20 held-out training "
+                               "images per class")
+    assert g["selection_text"] == "toy / cnn: " + g["w_tau_text"] and g["no_selection_text"] == "none"
+    # the share of the classifier's gap each head removes
+    for key, head in (("knn", "knn(k=3)"), ("etf", chapter.ETF_HEAD)):
+        gap, ref = np.ptp(_oracle_acc(head)), np.ptp(_oracle_acc("classifier"))
+        assert np.isclose(g[f"gap_{key}"], gap) and np.isclose(g[f"share_{key}"], (ref - gap) / ref)
+        assert g[f"share_{key}_text"] == f"{(ref - gap) / ref:.0%}"
+
+
+def test_without_heldout_images_tau_is_one_and_the_chapter_says_why():
+    seeds = [0, 1]
+    sw = chapter.stack_heads([_heads_result(s, n_val=0) for s in seeds], seeds, dataset="full", backbone="cnn")
+    assert sw.attrs["val_min_per_class"] == 0 and "val_balanced_accuracy" not in sw
+    out = chapter.summarize({"full / cnn": sw}, taus=(0.0, 1.0, 2.0), n_boot=50)
+    g = chapter.glue_values(out)
+    assert g["w_tau_head"] == "tau_norm(selected)"
+    assert g["w_tau_text"] == ("τ = 1, 1 (seeds 0, 1): Kang et al.'s default, not chosen, because the run trained on "
+                               "every image of the toy training split")
+    assert g["no_selection_text"] == "full / cnn"
+    role = chapter.head_tables(out)["full / cnn"]["setting chosen"]
+    assert role["tau_norm(selected)"] == "τ = 1, 1, not chosen (no held-out images)"
+    assert role["tau_norm(tau=0)"].startswith("candidate")
+
+
+def test_without_selection_asked_the_fixed_tau_is_read():
+    """Heads fitted without ``val_per_class`` (no selected head): τ = 1, fixed in advance, never the test's best."""
+    plain = {h: v for h, v in HEADS.items() if h != "tau_norm(selected)"}
+    seeds = [0, 1]
+    sw = chapter.stack_heads([_heads_result(s, heads=plain) for s in seeds], seeds, dataset="toy", backbone="cnn")
+    assert sw.attrs["val_min_per_class"] == -1 and np.isnan(sw["tau_selected"]).all()
+    out = chapter.summarize({"toy / cnn": sw}, taus=(0.0, 1.0, 2.0), n_boot=50)
+    g = chapter.glue_values(out)
+    assert g["w_tau_head"] == "tau_norm(tau=1)"
+    assert g["w_tau_text"] == "τ = 1, fixed in advance (no held-out images asked for)"
+    assert list(out["head"].values[out.sel(setting="toy / cnn")["in_agreement"].values]) == \
+        [h for h in plain if h not in ("tau_norm(tau=0)", "tau_norm(tau=2)")]
 
 
 def test_tables_and_frames(ds):
@@ -335,6 +412,11 @@ def test_tables_and_frames(ds):
     assert set(t) >= {"agreement", "long_tail_heads", "ours_accuracy", "kang"}
     f = chapter.chart_frames(ds)
     assert "classifier" not in set(f["delta_gap"]["head"])
+    assert {"tau_norm(tau=0) (candidate)", "tau_norm(selected)", "knn(k=3)"} <= set(f["delta_gap"]["head"])
+    role = ht["toy / cnn"]["setting chosen"]
+    assert role["tau_norm(tau=2)"].startswith("candidate") and role["linear"] == "–"
+    assert role["tau_norm(selected)"] == "τ = 1, 1, 1 chosen on held-out training images"
+    assert ht["toy / cnn"].loc["tau_norm(tau=0)", "held-out balanced accuracy"] == "0.600"
     assert len(f["norms"]) == 2 * K
 
 
@@ -348,8 +430,8 @@ def test_compute_builds_the_notebooks_job_configs(monkeypatch):
     from fairnotes.jobs import probe, sweep, train
     asked = []
 
-    def on_run(cfg, *, knn_k, taus, seed):
-        asked.append(("probe", cfg.key(), knn_k, tuple(taus), seed))
+    def on_run(cfg, *, knn_k, taus, seed, val_per_class):
+        asked.append(("probe", cfg.key(), knn_k, tuple(taus), seed, val_per_class))
         return _heads_result(seed % 3, norms=LT_NORMS if cfg.train_imbalance else NORMS)
 
     def on_pretrained(model, name, *, train_per_class, knn_k):
@@ -364,7 +446,8 @@ def test_compute_builds_the_notebooks_job_configs(monkeypatch):
     monkeypatch.setattr(probe, "on_pretrained", on_pretrained)
     monkeypatch.setattr(results, "cached", cached)
     p = chapter.Params(datasets=("digits",), backbones=("cnn:width=8",), seeds=(0, 1), n_boot=20, taus=(0.0, 1.0),
-                       knn_k=3, long_tail_dataset="digits", long_tail_ratio=5.0, pretrained_train_per_class=5)
+                       knn_k=3, long_tail_dataset="digits", long_tail_ratio=5.0, pretrained_train_per_class=5,
+                       val_per_class=20)
     out = chapter._compute(p)
 
     # the old notebook's own construction, written out
@@ -373,11 +456,15 @@ def test_compute_builds_the_notebooks_job_configs(monkeypatch):
     want = []
     for seed in (0, 1):
         cfg = sweep.configs(base, models=["cnn:width=8"], seeds=[seed])[0]
-        want += [("probe", cfg.key(), 3, (0.0, 1.0), seed), ("etf", replace(cfg, head="etf", progress=False).key())]
+        want += [("probe", cfg.key(), 3, (0.0, 1.0), seed, 20),
+                 ("etf", replace(cfg, head="etf", progress=False).key())]
     want.append(("pretrained", "efficientnet_lite0", "digits", 5, 3))
     lt = replace(sweep.configs(base, models=["cnn:width=8"], seeds=[0])[0], train_imbalance=5.0, train_per_class=1000)
-    want.append(("probe", lt.key(), 3, (0.0, 1.0), 0))
+    want.append(("probe", lt.key(), 3, (0.0, 1.0), 0, 20))
     assert asked == want
     assert int(out["n_train_long_tail"]) == int(data.long_tail_counts(1000, 5.0, K).sum())
     assert lt.key() in out.attrs["jobs"]["train"]
     assert len(out.attrs["jobs"]["probe.heads"]) == 4
+    # the logged heads keys are those of the heads asked for, validation split included
+    assert probe.HeadsConfig(source=lt, knn_k=[3], taus=[0.0, 1.0], seed=0, val_per_class=20).key() in \
+        out.attrs["jobs"]["probe.heads"]
