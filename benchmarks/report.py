@@ -45,6 +45,10 @@ def main() -> None:
     if not gpu:
         lines += ["", "No GPU figure yet: none of the runs so far had a GPU (the GPU benchmark runs where the device "
                   "tool lends one)."]
+    lines += ["", "Not speed benchmarks, each with its own JSON: `coverage.py` (`coverage.json`: how often the book's "
+              "95 % intervals hold a known truth, by simulation) and `determinism.py` (`determinism.json`: what "
+              "changes when a run is repeated with another thread count or instruction set; shown in the data "
+              "chapter)."]
     (HERE / "README.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -31,7 +31,9 @@ def by_model(sweep: xr.Dataset, *, n_boot: int = 1000, n_sim: int = 2000, confid
     - ``accuracy``, ``accuracy_lower``, ``accuracy_upper``, ``accuracy_seed_std`` (model × label);
     - ``accuracy_by_seed`` (model × seed × label);
     - each of :data:`STATS` (model) computed on the seed-averaged accuracy, with
-      ``<stat>_lower``/``<stat>_upper``; ``best_class``, ``worst_class``;
+      ``<stat>_lower``/``<stat>_upper`` and ``<stat>_rerun`` (how far a re-run with the same seeds on
+      another machine may move it: :func:`fairnotes.metrics._resample.rerun_half_width`; NaN with one
+      seed); ``best_class``, ``worst_class``;
     - ``noise_p_value``, ``noise_observed``, ``noise_null_upper`` (model × seed): is each
       model's spread of per-class accuracy (std) larger than binomial noise at equal accuracy?
     - ``seed_kendall_w``, ``seed_p_value`` (model): agreement of the seeds' class rankings;
@@ -41,7 +43,7 @@ def by_model(sweep: xr.Dataset, *, n_boot: int = 1000, n_sim: int = 2000, confid
     checked by simulation (``tests/metrics/test_coverage.py``). ``worst_k_mean`` averages at least
     :data:`WORST_MIN` classes.
     """
-    from .metrics._resample import replicate_accuracy, stat_intervals
+    from .metrics._resample import replicate_accuracy, stat_intervals, stat_rerun
 
     y_true = sweep["target"].values.astype(np.int64)
     labels = sweep["label"].values
@@ -58,10 +60,13 @@ def by_model(sweep: xr.Dataset, *, n_boot: int = 1000, n_sim: int = 2000, confid
         out = pc[["accuracy", "accuracy_seed_std", "accuracy_by_seed"]]
         out = out.assign_coords(seed=sweep["seed"].values)
         out["accuracy_lower"], out["accuracy_upper"] = ("label", iv["accuracy"][1]), ("label", iv["accuracy"][2])
+        rr = stat_rerun(by_seed[:, 0], n_seeds=n_seeds, worst_fraction=worst_fraction, worst_min=WORST_MIN,
+                        confidence=confidence)
         point = disparity(pc, worst_fraction=worst_fraction, worst_min=WORST_MIN)
         for stat in STATS:
             out[stat] = point[stat]
             out[f"{stat}_lower"], out[f"{stat}_upper"] = float(iv[stat][1]), float(iv[stat][2])
+            out[f"{stat}_rerun"] = float(rr[stat])
         out["best_class"], out["worst_class"] = point["best_class"], point["worst_class"]
         nf = [noise_floor(y_true, p, labels=labels, n_sim=n_sim, seed=seed) for p in pred]
         out["noise_p_value"] = ("seed", [float(r["p_value"]) for r in nf])
@@ -135,14 +140,15 @@ def paired_deltas(sweep: xr.Dataset, *, dim: str = "remedy", reference: str | No
     - for each of :data:`DELTA_STATS` (``mean`` = balanced accuracy, ``worst`` = worst-class
       accuracy, ``gap``, ``std`` across classes, ``gini``; see :func:`fairnotes.metrics.disparity`),
       computed on the seed-mean per-class accuracy: ``<stat>``, ``<stat>_lower`` / ``_upper`` and
-      ``delta_<stat>`` with bounds;
+      ``delta_<stat>`` with bounds and ``delta_<stat>_rerun`` (how far a re-run with the same seeds on
+      another machine may move it: :func:`fairnotes.metrics._resample.rerun_half_width`);
     - ``delta_group`` (dim × group): mean ``delta_accuracy`` over each group's labels, with bounds.
 
     Intervals: :data:`CI_METHOD`, applied to the paired differences (the same resampled seeds and test
     images for an entry and its reference).
     """
     from .metrics._disparity import disparity_stats
-    from .metrics._resample import replicate_accuracy, two_source_interval, two_source_p_value
+    from .metrics._resample import replicate_accuracy, rerun_half_width, two_source_interval, two_source_p_value
 
     names = [str(v) for v in sweep[dim].values]
     ref = names[0] if reference is None else str(reference)
@@ -193,6 +199,9 @@ def paired_deltas(sweep: xr.Dataset, *, dim: str = "remedy", reference: str | No
         lo, hi = iv(o - o[r0], minus_ref(bi, 1), minus_ref(bs, 1))
         lo, hi = np.clip(lo, -1, 1), np.clip(hi, -1, 1)  # a difference of accuracies (or gaps) lies in [-1, 1]
         out[f"delta_{stat}_lower"], out[f"delta_{stat}_upper"] = (dim, lo), (dim, hi)
+        out[f"delta_{stat}_rerun"] = (dim, rerun_half_width(minus_ref(bs, 1), n_seeds=s, confidence=confidence),
+                                      {"description": "how far a re-run with the same seeds may move the delta "
+                                                      "(half-width; NaN with one seed)"})
     if groups:
         gnames = list(groups)
         pos = {int(v): i for i, v in enumerate(labels)}

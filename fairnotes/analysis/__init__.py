@@ -27,14 +27,14 @@ from typing import Any, Mapping
 
 from ._claims import AGREES, CANNOT_TELL, DISAGREES, VERDICTS, Claim, Rule, above, below, claims_dataset, near, \
     significant, verdict_counts
-from ._common import glue_all, paper_claim, per_dataset, seed_interval, short_name, spearman_ci
+from ._common import glue_all, paper_claim, per_dataset, rerun_band, seed_interval, short_name, spearman_ci
 from ._params import ChapterParams, ParamError
 from ._store import cached_analysis, code_hash, save_chapter
 
 __all__ = ["CHAPTERS", "params_class", "check_params", "module", "ChapterParams", "ParamError", "Claim", "Rule",
            "above", "below", "near", "significant", "claims_dataset", "verdict_counts", "AGREES", "DISAGREES",
            "CANNOT_TELL", "VERDICTS", "cached_analysis", "code_hash", "save_chapter", "glue_all", "paper_claim",
-           "per_dataset", "seed_interval", "spearman_ci", "short_name"]
+           "per_dataset", "seed_interval", "rerun_band", "spearman_ci", "short_name"]
 
 #: chapters with an analysis module (``fairnotes.analysis.<name>``)
 CHAPTERS = ("prevalence", "representation", "prediction_bias", "remedies")

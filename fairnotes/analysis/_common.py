@@ -17,7 +17,7 @@ from scipy import stats
 
 from ._claims import Claim, Rule
 
-__all__ = ["per_dataset", "spearman_ci", "seed_interval", "paper_claim", "glue_all", "short_name"]
+__all__ = ["per_dataset", "spearman_ci", "seed_interval", "rerun_band", "paper_claim", "glue_all", "short_name"]
 
 
 def per_dataset(value: Any, name: str, default: Any = None) -> Any:
@@ -56,6 +56,22 @@ def seed_interval(values: Sequence[float], *, confidence: float = 0.95) -> tuple
         return m, math.nan, math.nan
     h = float(stats.t.ppf(0.5 + confidence / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
     return m, m - h, m + h
+
+
+def rerun_band(values: Sequence[float], *, confidence: float = 0.95) -> float:
+    """How far a re-run with the same seeds on another machine may move the mean of per-seed ``values``: the
+    half-width of a prediction interval for another S-seed mean, ``t_{S−1} · sd · √(2/S)`` (NaN for one seed).
+
+    Another CPU or thread count changes the floating-point order and training diverges as from new seeds
+    (``benchmarks/determinism.json``), so a re-run redraws the seed part; the statistics of
+    :mod:`fairnotes.summary` carry the same band as ``*_rerun``
+    (:func:`fairnotes.metrics._resample.rerun_half_width`).
+    """
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if v.size < 2:
+        return math.nan
+    return float(stats.t.ppf(0.5 + confidence / 2, v.size - 1) * v.std(ddof=1) * math.sqrt(2 / v.size))
 
 
 def paper_claim(key: str, *, measure: str, ours: float, rule: Rule, lower: float = math.nan,

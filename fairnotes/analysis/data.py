@@ -8,6 +8,8 @@ notebook thin.
   notebook's defaults, checked by its ``Params``): data set, training images per class, long tail,
   test set, seeds, epochs.
 - :func:`emoji_twins`: the EmojiProf images drawn identically for two forms.
+- :func:`determinism`: what changes when a run is repeated on another machine, from the committed
+  ``benchmarks/determinism.json`` (written by ``benchmarks/determinism.py``).
 
 Torch-free.
 """
@@ -17,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["training_subsets", "emoji_twins", "COLUMNS"]
+__all__ = ["training_subsets", "emoji_twins", "determinism", "COLUMNS"]
 
 #: the columns of :func:`training_subsets` (every cell a string)
 COLUMNS = ("chapter", "runs", "data set", "training images per class", "long tail", "test set", "seeds", "epochs")
@@ -112,7 +114,12 @@ def _remedies(p: Any) -> list[dict[str, str]]:
     controls = [s for s in specs if s.partition(":")[0].strip() in CONTROLS]
     what = f"{p.model}: the baseline and {_n(len(specs) - len(controls), 'remedy', 'remedies')}" + \
         (f" and {_n(len(controls), 'control')} ({_specs(controls)})" if controls else "") + ", paired by seed"
-    return [_row("remedies", what, p.dataset, _per_class(p.train_per_class), _seeds(p.seeds), p.epochs)]
+    rows = [_row("remedies", what, p.dataset, _per_class(p.train_per_class), _seeds(p.seeds), p.epochs)]
+    long = list(dict.fromkeys(s for s in p.long_remedies if s != "baseline"))
+    if p.long_epochs is not None and p.long_epochs > p.epochs and long:
+        rows.append(_row("remedies", f"long budget, {p.model}: the baseline and {_specs(long)}, paired by seed",
+                         p.dataset, _per_class(p.train_per_class), _seeds(p.seeds), p.long_epochs))
+    return rows
 
 
 def _n(n: int, one: str, many: str | None = None) -> str:
@@ -158,3 +165,49 @@ def emoji_twins(prof: Any) -> dict[str, str | int]:
     return {"emoji_twin_styles": ", ".join(sorted(set(twins["style"].astype(str)))) or "none",
             "emoji_twin_professions": int(twins["profession"].nunique()),
             "emoji_twin_forms": " and ".join(sorted(set(twins["gender"].astype(str)))) or "none"}
+
+
+#: the variants of ``benchmarks/determinism.py`` the prose names (the JSON's keys)
+_REFERENCE, _AGAIN, _SEED = "reference", "reference again", "another seed (scale)"
+
+
+def determinism(path: Any = None) -> tuple[Any, dict[str, Any]]:
+    """The re-run experiment of ``benchmarks/determinism.py``: a table (one row per variant: what changed, whether
+    the run is bit-identical to the reference, the first epoch whose training loss differs, the share of test
+    predictions that changed, the largest change of one class's accuracy, the change of the best−worst gap and of
+    overall accuracy, wall seconds of one run) and glue values ``det_*``.
+
+    ``path`` defaults to ``benchmarks/determinism.json`` under the book's root. Raises ``FileNotFoundError``
+    naming the script that writes it.
+    """
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    from .._paths import repo_root
+    f = Path(path) if path is not None else repo_root() / "benchmarks" / "determinism.json"
+    if not f.exists():
+        raise FileNotFoundError(f"{f} not found: run `python benchmarks/determinism.py` to write it")
+    rep = json.loads(f.read_text())
+    rows = rep["variants"]
+    table = pd.DataFrame([{
+        "variant": name, "bit-identical": "yes" if r["bit_identical"] else "no",
+        "loss differs from epoch": "–" if r["first_epoch_loss_differs"] is None else str(r["first_epoch_loss_differs"]),
+        "test predictions changed": f"{r['predictions_changed']:.1%}",
+        "largest class change": f"{r['max_class_accuracy_change']:.3f}",
+        "gap change": f"{r['gap_change']:+.3f}", "overall accuracy change": f"{r['overall_accuracy_change']:+.4f}",
+        "wall (s)": f"{float(r['wall_s']):.0f}"} for name, r in rows.items()]).set_index("variant")
+    machine = [n for n in rows if n not in (_REFERENCE, _AGAIN, _SEED)]
+    changed = [n for n in machine if not rows[n]["bit_identical"]]
+    pred = [float(rows[n]["predictions_changed"]) for n in changed]
+    glue = {"det_run": rep["run"], "det_date": rep["date"][:10], "det_cpus": int(rep.get("cpus", 0)),
+            "det_same_machine": "bit-identical" if rows[_AGAIN]["bit_identical"] else "not bit-identical",
+            "det_n_variants": len(machine), "det_n_changed": len(changed),
+            "det_changed": "; ".join(changed) or "none",
+            "det_identical": "; ".join(n for n in machine if rows[n]["bit_identical"]) or "none",
+            "det_pred_changed_min": min(pred) if pred else 0.0, "det_pred_changed_max": max(pred) if pred else 0.0,
+            "det_seed_pred_changed": float(rows[_SEED]["predictions_changed"]),
+            "det_seed_gap_change": abs(float(rows[_SEED]["gap_change"])),
+            "det_max_gap_change": max((abs(float(rows[n]["gap_change"])) for n in changed), default=0.0)}
+    return table, glue

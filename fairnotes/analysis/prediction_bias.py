@@ -40,7 +40,7 @@ import pandas as pd
 import xarray as xr
 
 from ._claims import AGREES, CANNOT_TELL, DISAGREES, Claim, above, below, claims_dataset
-from ._common import paper_claim, seed_interval, spearman_ci
+from ._common import paper_claim, rerun_band, seed_interval, spearman_ci
 from ._params import ChapterParams
 from ._store import JobLog, cached_analysis
 
@@ -566,6 +566,7 @@ def glue_values(ds: xr.Dataset) -> dict[str, float | int | str]:
     for name in ("hard_bias", "hard_neg_share"):
         g[f"pb_{name}"], g[f"pb_{name}_lo"], g[f"pb_{name}_hi"] = (num(name), num(f"{name}_lower"),
                                                                    num(f"{name}_upper"))
+        g[f"pb_{name}_rerun"] = rerun_band(ds[f"{name}_by_seed"].values)
     short = {"bias_mean": "mean", "bias_first": "first", "bias_last": "last", "grad_neg_share": "grad",
              "gn_over_gp": "gngp", "feature_variance": "var", "nearest_mean_distance": "dist", "overlap": "overlap"}
     for name, key in short.items():
@@ -575,6 +576,7 @@ def glue_values(ds: xr.Dataset) -> dict[str, float | int | str]:
         g[f"pb_rho_{key}_seed"] = float(c["rho_seed_mean"])
         g[f"pb_rho_{key}_seed_lo"] = float(c["rho_seed_lower"])
         g[f"pb_rho_{key}_seed_hi"] = float(c["rho_seed_upper"])
+        g[f"pb_rho_{key}_seed_rerun"] = rerun_band(c["rho_by_seed"].values)
     g |= _long_tail_glue(ds)
     g |= {"pb_hardest": str(ds["hardest"].values), "pb_top_sender": str(ds["top_sender"].values) or "none",
           "pb_top_sender_share": num("top_sender_share"), "pb_top_sender_row_share": num("top_sender_row_share"),

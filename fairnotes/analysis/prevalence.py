@@ -30,7 +30,7 @@ import pandas as pd
 import xarray as xr
 
 from ._claims import AGREES, CANNOT_TELL, DISAGREES, Claim, above, below, claims_dataset, near, significant
-from ._common import paper_claim, per_dataset, seed_interval, short_name, spearman_ci
+from ._common import paper_claim, per_dataset, rerun_band, seed_interval, short_name, spearman_ci
 from ._params import ChapterParams
 from ._store import JobLog, cached_analysis
 
@@ -103,9 +103,9 @@ class Params(ChapterParams):
     imagenet_root: str | None = None
     budget_models: tuple[str, ...] = ("cnn",)
     budget_epochs: int = 30
-    budget_seeds: tuple[int, ...] = (0, 1)
+    budget_seeds: tuple[int, ...] = (0, 1, 2)
     full_data_model: str = "cnn"
-    full_data_epochs: int = 15
+    full_data_epochs: int = 20
     full_data_seeds: tuple[int, ...] = (0,)
 
 
@@ -315,7 +315,7 @@ def summarize(sweeps: Mapping[str, xr.Dataset], *, models: Sequence[str], capaci
         ds = ds.assign_coords(imagenet_model=ms)
     attrs = {"confidence": confidence, "n_boot": int(n_boot), "n_sim": int(n_sim), "seed": int(seed),
              "noise_alpha": NOISE_RULE.threshold, "agreement_seed": int(seeds[0]),
-             "ci_method": "percentile bootstrap over test images (within class), seeds kept paired"}
+             "ci_method": summary.CI_METHOD}
     if budget is not None:
         if budget_short_epochs is None:
             raise ValueError("summarize needs budget_short_epochs (the main sweep's epochs) with budget runs")
@@ -722,6 +722,7 @@ def glue_values(ds: xr.Dataset) -> dict[str, float | int | str]:
         "best_class": _str(b["best_class"]), "worst_class": _str(b["worst_class"]), "best_acc": _f(b["best"]),
         "worst_acc": _f(b["worst"]), "gap": _f(b["gap"]), "gap_lo": _f(b["gap_lower"]),
         "gap_hi": _f(b["gap_upper"]), "best_noise_p": _f(b["noise_p_max"]),
+        "gap_rerun": _f(b["gap_rerun"]), "best_model_acc_rerun": rerun_band(b["run_overall_accuracy"].values),
         "n_runs": int(ds["trained"].sum()) * ds.sizes["seed"],
         "train_minutes": float(np.nansum(ds["train_time_s"].values)) / 60,
         "n_seeds": int(ds.sizes["seed"]), "n_boot": int(ds.attrs.get("n_boot", 0)),
@@ -1107,5 +1108,5 @@ def describe(p: Params, ds: xr.Dataset) -> str:
             f"Undertraining check: {longer}; {full}. "
             f"{g['n_runs']} training runs took {g['train_minutes']:.1f} CPU-minutes when trained"
             + (f"; {took} (cached runs are reused)" if took else "")
-            + f". Intervals are {float(ds.attrs.get('confidence', 0.95)):.0%} percentile bootstraps over test "
-            f"images ({p.n_boot} replicates), with seeds kept paired.")
+            + f". Intervals are {float(ds.attrs.get('confidence', 0.95)):.0%} bias-corrected t-intervals over "
+            f"test images and seeds ({p.n_boot} bootstrap replicates of each).")

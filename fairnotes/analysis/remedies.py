@@ -18,6 +18,13 @@ per-class changes: ``hurt_fdr`` / ``helped_fdr`` of :func:`fairnotes.summary.pai
 *unclear* otherwise. Direction words of the summary statistics come from the shared rules
 (:mod:`fairnotes.analysis._claims`).
 
+*The long budget.* Mixup and CutMix are known to need long schedules, so with ``long_epochs`` above
+``epochs`` the baseline and ``long_remedies`` (Mixup and CutMix by default) are trained again for
+``long_epochs`` epochs (the same model, seeds, data and settings: ``base_config`` with only
+``epochs`` changed) and paired against that long baseline with the same machinery and the same
+hard / easy groups; its numbers are the ``long_*`` variables on dim ``long_remedy``
+(:func:`long_summary`, :func:`long_view`).
+
 ``baseline-probe`` is a control, not a remedy: the same linear probe as ``simclr-probe`` on the
 baseline run's own frozen features. ``simclr-probe`` − ``baseline-probe`` (a second
 :func:`~fairnotes.summary.paired_deltas` with that reference, on the same resamples) isolates what
@@ -43,8 +50,9 @@ from ._common import paper_claim
 from ._params import ChapterParams, ParamError
 from ._store import JobLog, cached_analysis
 
-__all__ = ["Params", "DIFFICULTY_CHAPTERS", "STAT_TITLES", "VERDICT_COLOURS", "CONTROLS", "run", "base_config",
-           "difficulty_runs", "summarize", "train_minutes", "class_verdict", "direction", "claims", "glue_values",
+__all__ = ["Params", "DIFFICULTY_CHAPTERS", "STAT_TITLES", "VERDICT_COLOURS", "CONTROLS", "LONG_KINDS", "run",
+           "base_config", "long_base_config", "has_long_budget", "check_specs", "difficulty_runs", "summarize",
+           "long_summary", "long_view", "train_minutes", "class_verdict", "direction", "claims", "glue_values",
            "tables", "profile_text", "class_forest"]
 
 #: chapters whose jobs may rank the classes (the parameter ``difficulty_chapter``)
@@ -66,8 +74,16 @@ CONTROLS = ("baseline-probe",)
 SECTION_SPREAD = "Overall, worst class, and spread"
 SECTION_CLASSES = "Every class, paired"
 SECTION_GROUPS = "Hard and easy thirds"
+SECTION_LONG = "Mixup and CutMix at a long budget"
 
 NOT_TESTED = "not tested (remedy not in this run)"
+NOT_TESTED_LONG = "not tested (no long-budget runs: long_epochs is null or not above epochs)"
+
+#: the paper claim "makes per-class accuracy more even" of each remedy kind, at either budget (Δ gap, below(0))
+FAIRER_CLAIMS = {"mixup": "cui.mixup_fairer", "cutmix": "cui.cutmix_fairer"}
+
+#: the remedy kinds the long-budget prose and glue quote (``rm_long_<kind>_*``), NaN when not run
+LONG_KINDS = ("mixup", "cutmix")
 
 _DEFAULT_REMEDIES = ("mixup", "cutmix", "label-smoothing", "randaugment", "trivialaugment", "reweight", "focal",
                      "baseline-probe", "simclr-finetune:epochs=8", "simclr-probe:epochs=8")
@@ -89,6 +105,8 @@ class Params(ChapterParams):
     weight_decay: float = 0.05
     augment: str = "crop"
     remedies: tuple[str, ...] = _DEFAULT_REMEDIES
+    long_epochs: int | None = 30
+    long_remedies: tuple[str, ...] = ("mixup", "cutmix")
     difficulty_chapter: Literal["prevalence"] = "prevalence"
     n_boot: int = 1000
 
@@ -97,6 +115,24 @@ class Params(ChapterParams):
             raise ParamError(f"parameter 'difficulty_chapter' must be one of "
                              f"{', '.join(map(repr, DIFFICULTY_CHAPTERS))}; got {self.difficulty_chapter!r} "
                              f"(chapter 'remedies')")
+        check_specs(self)  # a bad remedy spec is a usage error, before any kernel or training
+
+
+def check_specs(p: Params) -> None:
+    """Every spec of ``remedies`` and ``long_remedies`` parses (:func:`fairnotes.jobs.remedies.parse`, torch-free);
+    otherwise a :class:`ParamError` naming the parameter, the bad spec and the valid choices."""
+    from ..jobs.remedies import parse
+    for name in ("remedies", "long_remedies"):
+        for spec in getattr(p, name):
+            try:
+                parse(str(spec))
+            except ValueError as e:
+                raise ParamError(f"parameter {name!r}: {e} (chapter 'remedies')") from e
+
+
+def has_long_budget(p: Params) -> bool:
+    """Whether the long-budget part runs: ``long_epochs`` above ``epochs`` and at least one long remedy."""
+    return p.long_epochs is not None and p.long_epochs > p.epochs and len(p.long_remedies) > 0
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -116,6 +152,13 @@ def base_config(p: Params) -> Any:
                              batch_size=p.batch_size, optimizer=p.optimizer, lr=p.lr, weight_decay=p.weight_decay,
                              augment=p.augment, train_per_class=p.train_per_class, profile=p.profile,
                              progress=False)
+
+
+def long_base_config(p: Params) -> Any:
+    """The long baseline's ``TrainConfig``: :func:`base_config` with ``epochs = long_epochs`` and nothing else
+    changed; ``None`` when the long part does not run (:func:`has_long_budget`)."""
+    import dataclasses
+    return dataclasses.replace(base_config(p), epochs=p.long_epochs) if has_long_budget(p) else None
 
 
 def difficulty_runs(p: Params, *, log: JobLog | None = None, progress: bool = True) -> xr.Dataset:
@@ -147,19 +190,14 @@ def difficulty_runs(p: Params, *, log: JobLog | None = None, progress: bool = Tr
     return out
 
 
-def _compute(p: Params, *, progress: bool = True) -> xr.Dataset:
+def _log_remedy_jobs(log: JobLog, base: Any, runs: xr.Dataset, seeds: Sequence[int]) -> None:
+    """The cache keys of every job behind ``runs`` (:func:`fairnotes.jobs.remedies.run` of ``base``)."""
     import dataclasses
 
     from ..jobs import contrastive, remedies as rem, train
     from ..results import job_name
-    for spec in p.remedies:
-        rem.parse(spec)  # a bad spec fails before any training
-    log = JobLog()
-    ranking = difficulty_runs(p, log=log, progress=progress)
-    base = base_config(p)
-    runs = rem.run(base, remedies=p.remedies, seeds=p.seeds, progress=progress)
     for spec in (str(s) for s in runs["remedy"].values):
-        for seed in p.seeds:
+        for seed in seeds:
             cfg = rem.plan(base, spec, seed)  # cheap; "reweight" re-reads the baseline's held-out accuracy
             pre = getattr(cfg, "pretrain", None)
             if pre:
@@ -167,7 +205,23 @@ def _compute(p: Params, *, progress: bool = True) -> xr.Dataset:
             probe = isinstance(cfg, rem.LinearProbeConfig)
             log.add(job_name(rem.linear_probe if probe else train.run),
                     cfg if probe else dataclasses.replace(cfg, progress=False))
-    ds = summarize(runs, ranking, n_boot=p.n_boot)
+
+
+def _compute(p: Params, *, progress: bool = True) -> xr.Dataset:
+    from ..jobs import remedies as rem
+    check_specs(p)  # a bad spec (of remedies or long_remedies) fails before any training
+    log = JobLog()
+    ranking = difficulty_runs(p, log=log, progress=progress)
+    base = base_config(p)
+    runs = rem.run(base, remedies=p.remedies, seeds=p.seeds, progress=progress)
+    _log_remedy_jobs(log, base, runs, p.seeds)
+    long_runs = None
+    if has_long_budget(p):
+        base_long = long_base_config(p)
+        long_runs = rem.run(base_long, remedies=p.long_remedies, seeds=p.seeds, progress=progress)
+        _log_remedy_jobs(log, base_long, long_runs, p.seeds)
+    ds = summarize(runs, ranking, n_boot=p.n_boot, long_runs=long_runs,
+                   long_epochs=p.long_epochs if long_runs is not None else None)
     ds.attrs["jobs"] = log.keys
     ds.attrs.update(profile=p.profile, dataset=p.dataset, model=p.model, seeds=", ".join(map(str, p.seeds)),
                     epochs=int(p.epochs), train_per_class=str(p.train_per_class), optimizer=p.optimizer,
@@ -203,8 +257,53 @@ def train_minutes(runs: xr.Dataset) -> float:
     return (float(np.nansum(runs["train_time_s"].values)) + float(shared)) / 60
 
 
-def summarize(runs: xr.Dataset, ranking: xr.Dataset | xr.DataArray, *, n_boot: int = 1000,
-              seed: int = 0) -> xr.Dataset:
+def _verdicts(d: xr.Dataset, dim: str = "remedy") -> xr.DataArray:
+    """``class_verdict`` of every entry × label of a :func:`~fairnotes.summary.paired_deltas` result."""
+    hurt, helped = d["hurt_fdr"].transpose(dim, "label").values, d["helped_fdr"].transpose(dim, "label").values
+    return xr.DataArray(np.array([[class_verdict(a, b) for a, b in zip(r_h, r_p)] for r_h, r_p in zip(hurt, helped)],
+                                 dtype=str).reshape(hurt.shape), dims=(dim, "label"),
+                        attrs={"description": "hurt / helped: the change is below / above 0 at a 5 % false-discovery "
+                                              "rate across the remedy's classes (Benjamini-Hochberg)"})
+
+
+def long_summary(long_runs: xr.Dataset, groups: dict[str, list[int]], *, epochs: int, n_boot: int = 1000,
+                 seed: int = 0) -> xr.Dataset:
+    """The long budget's numbers: :func:`fairnotes.summary.paired_deltas` of ``long_runs`` (the long baseline
+    first) with the short budget's hard / easy ``groups``, plus ``verdict``, ``train_minutes`` and coords
+    ``kind`` / ``description``, every variable prefixed ``long_`` and dim ``remedy`` renamed ``long_remedy``
+    (so it sits beside the short budget's in one Dataset). Attrs ``long_epochs`` (= ``epochs``),
+    ``long_reference``, ``long_n_seeds``, ``long_n_test``. Pure and torch-free."""
+    from .. import summary
+    d = summary.paired_deltas(long_runs, groups=groups, n_boot=n_boot, seed=seed)
+    d["verdict"] = _verdicts(d)
+    d["train_minutes"] = ((), train_minutes(long_runs), {"description": "minutes of training behind the long runs"})
+    specs = [str(s) for s in d["remedy"].values]
+    d = d.assign_coords(kind=("remedy", [s.partition(":")[0].strip() for s in specs]),
+                        description=("remedy", [str(x) for x in long_runs["description"].values]))
+    out = d.rename({**{v: f"long_{v}" for v in d.data_vars}, "remedy": "long_remedy", "kind": "long_kind",
+                    "description": "long_description"})
+    out.attrs = {"long_epochs": int(epochs), "long_reference": str(d.attrs["reference"]),
+                 "long_n_seeds": int(d.attrs["n_seeds"]), "long_n_test": int(d.attrs["n_test"])}
+    return out
+
+
+def long_view(ds: xr.Dataset) -> xr.Dataset | None:
+    """The long budget's part of the chapter's Dataset shaped like the short one (prefix ``long_`` dropped, dim
+    ``remedy``, attrs ``reference`` and ``epochs``, with the short budget's ``difficulty`` / ``difficulty_rank``),
+    so the same claim, glue and table code reads it; ``None`` when the long part did not run."""
+    if "long_remedy" not in ds.dims:
+        return None
+    names = [str(v) for v in ds.data_vars if str(v).startswith("long_")]
+    sub = ds[names + ["difficulty", "difficulty_rank"]]
+    sub = sub.rename({**{n: n[len("long_"):] for n in names}, "long_remedy": "remedy", "long_kind": "kind",
+                      "long_description": "description"})
+    sub.attrs = {"reference": str(ds.attrs["long_reference"]), "epochs": int(ds.attrs["long_epochs"]),
+                 "n_seeds": int(ds.attrs.get("long_n_seeds", 0)), "n_test": int(ds.attrs.get("long_n_test", 0))}
+    return sub
+
+
+def summarize(runs: xr.Dataset, ranking: xr.Dataset | xr.DataArray, *, n_boot: int = 1000, seed: int = 0,
+              long_runs: xr.Dataset | None = None, long_epochs: int | None = None) -> xr.Dataset:
     """Every number of the chapter from the remedies' runs and the ranking runs.
 
     ``runs``: :func:`fairnotes.jobs.remedies.run`'s result (``prediction`` remedy × seed × sample,
@@ -221,6 +320,10 @@ def summarize(runs: xr.Dataset, ranking: xr.Dataset | xr.DataArray, *, n_boot: i
     the first baseline-probe, from :func:`~fairnotes.summary.paired_deltas` with that reference (the same
     resamples, so per replicate it is the difference of the two entries' deltas from the baseline); attrs
     ``probe_reference``.
+
+    ``long_runs`` (the long budget's :func:`fairnotes.jobs.remedies.run`, trained for ``long_epochs``): adds
+    :func:`long_summary`'s ``long_*`` variables (dim ``long_remedy``), paired against the long baseline, with the
+    same hard / easy groups.
     """
     from .. import summary
     from ..metrics import difficulty_groups
@@ -245,11 +348,7 @@ def summarize(runs: xr.Dataset, ranking: xr.Dataset | xr.DataArray, *, n_boot: i
     ds["difficulty"] = ("label", np.asarray(groups.values, dtype=str),
                         {"description": groups.attrs.get("description", "")})
     ds["difficulty_rank"] = ("label", rank, {"description": "0 = hardest (lowest ranking accuracy; ties by label)"})
-    hurt, helped = ds["hurt_fdr"].values, ds["helped_fdr"].values
-    ds["verdict"] = (("remedy", "label"), np.array([[class_verdict(a, b) for a, b in zip(r_h, r_p)]
-                                                   for r_h, r_p in zip(hurt, helped)], dtype=str),
-                     {"description": "hurt / helped: the change is below / above 0 at a 5 % false-discovery rate "
-                                     "across the remedy's classes (Benjamini-Hochberg)"})
+    ds["verdict"] = _verdicts(ds)
     ds["train_minutes"] = ((), train_minutes(runs), {"description": "minutes of training behind the runs"})
     specs = [str(s) for s in ds["remedy"].values]
     controls = [s for s in specs if s.partition(":")[0].strip() == "baseline-probe"]
@@ -270,6 +369,15 @@ def summarize(runs: xr.Dataset, ranking: xr.Dataset | xr.DataArray, *, n_boot: i
     ds.attrs["ranked_by"] = (f"the mean per-class accuracy of {who} × {n_seeds} seed{'s' if n_seeds != 1 else ''}"
                              + (f" in chapter {chapter!r}" if chapter else ""))
     ds.attrs["ranking_models"] = ", ".join(models)
+    if long_runs is not None:
+        if long_epochs is None:
+            raise ValueError("long_runs need long_epochs (the epochs they were trained for)")
+        if not np.array_equal(np.asarray(long_runs["label"].values), labels):
+            raise ValueError(f"the long runs' labels {long_runs['label'].values.tolist()} differ from the remedies' "
+                             f"{labels.tolist()}: they must be the same data set")
+        long = long_summary(long_runs, members, epochs=long_epochs, n_boot=n_boot, seed=seed)
+        ds = ds.merge(long, compat="no_conflicts", combine_attrs="override")
+        ds.attrs.update(long.attrs)
     return ds
 
 
@@ -314,7 +422,7 @@ def _claim_rows(ds: xr.Dataset) -> list[tuple[str, Any, dict]]:
     """``(glue slug, Claim, extra glue values)`` for every claim whose remedy ran."""
     rows: list[tuple[str, Any, dict]] = []
     ref = str(ds.attrs.get("reference", "baseline"))
-    for key, kind in (("cui.mixup_fairer", "mixup"), ("cui.cutmix_fairer", "cutmix"),
+    for key, kind in (*((k, kind) for kind, k in FAIRER_CLAIMS.items()),
                       ("cui.representation_learning_fairer", "simclr-probe"),
                       ("cui.representation_learning_fairer", "simclr-finetune")):
         same = _of(ds, kind)
@@ -355,6 +463,25 @@ def _claim_rows(ds: xr.Dataset) -> list[tuple[str, Any, dict]]:
                 note=f"Benjamini–Hochberg across the K = {k} classes (two-sided p of each class's paired change, "
                      f"the t of its interval); only classes whose change is negative count"),
                 {f"rm_c_{slug}_classes": ", ".join(names) or "none"}))
+    return rows + _long_claim_rows(ds)
+
+
+def _long_claim_rows(ds: xr.Dataset) -> list[tuple[str, Any, dict]]:
+    """The long budget's claims: for each long remedy of a kind in :data:`FAIRER_CLAIMS`, the same paper claim and
+    rule as at the short budget (Δ gap below 0), against the long baseline; id ``<key>:long`` (``<key>:long:<spec>``
+    when several specs share the kind), glue slug ``<kind>_long``."""
+    view = long_view(ds)
+    if view is None:
+        return []
+    ref, epochs = view.attrs["reference"], view.attrs["epochs"]
+    rows: list[tuple[str, Any, dict]] = []
+    for kind, key in FAIRER_CLAIMS.items():
+        same = _of(view, kind)
+        for spec in same:
+            rows.append((f"{_slug(kind) if spec == same[0] else _slug(spec)}_long", _delta(
+                key, view, spec, "gap", below(0), id=f"{key}:long" + (f":{spec}" if len(same) > 1 else ""),
+                measure=f"Δ gap between the best and the worst class, {spec} − {ref}, both trained for {epochs} "
+                        f"epochs (the long budget)", section=SECTION_LONG), {}))
     return rows
 
 
@@ -399,7 +526,8 @@ def _slug(text: str) -> str:
 
 #: the verdict glue keys the notebook's prose quotes (``rm_v_<slug>``), present even when not tested
 VERDICT_SLUGS = ("mixup", "cutmix", "simclr_probe", "simclr_finetune", "simclr_vs_probe", "reweight_hard",
-                 "reweight_easy", "reweight_gain", *(f"aug_{k}" for k in AUGMENTATIONS))
+                 "reweight_easy", "reweight_gain", *(f"aug_{k}" for k in AUGMENTATIONS),
+                 *(f"{_slug(k)}_long" for k in LONG_KINDS))
 #: remedies whose changes the prose quotes (``rm_<slug>_d<stat>``), NaN when not run
 PROSE_KINDS = ("mixup", "cutmix", "randaugment", "trivialaugment", "reweight", "focal", "label-smoothing",
                "baseline-probe", "simclr-finetune", "simclr-probe")
@@ -413,6 +541,14 @@ def glue_values(ds: xr.Dataset) -> dict[str, float | int | str]:
     verdict, or "not tested …") and ``rm_c_<slug>`` with ``_lo`` / ``_hi`` (our measure), ``rm_p_<slug>`` (its
     p-value, NaN for an interval); ``rm_c_aug_<kind>_classes`` names the classes hurt at FDR 5 %.
     ``rm_n_remedies``, ``rm_n_hurting`` and ``rm_best_gap_*`` leave out the controls (:data:`CONTROLS`).
+    Per kind also ``rm_<kind>_n_hurt`` / ``_n_helped`` (classes at FDR 5 %).
+
+    The long budget (:func:`long_view`; NaN, "–" or :data:`NOT_TESTED_LONG` when it did not run):
+    ``rm_long_epochs``, ``rm_long_note`` (a sentence saying what ran, or that nothing did),
+    ``rm_long_n_runs``, ``rm_long_train_minutes``, ``rm_long_baseline_gap`` / ``_mean``; per kind of
+    :data:`LONG_KINDS` ``rm_long_<kind>_dgap``, ``_dmean``, ``_dworst``, ``_dhard``, ``_deasy`` (each with
+    ``_lo`` / ``_hi``), ``_n_hurt``, ``_n_helped``, ``_hurt_classes``, ``_helped_classes``; the claims'
+    ``rm_v_<kind>_long`` etc. as above.
     """
     specs = _remedy_specs(ds)
     ref = str(ds.attrs.get("reference", "baseline"))
@@ -444,15 +580,15 @@ def glue_values(ds: xr.Dataset) -> dict[str, float | int | str]:
         v, lo, hi = _triple(ds, "delta_gap", remedy=best)
         out |= {"rm_best_gap_remedy": best, "rm_best_gap_delta": v, "rm_best_gap_lo": lo, "rm_best_gap_hi": hi}
     for kind in PROSE_KINDS:
-        same = _of(ds, kind)
-        for name, var, sel in (("dgap", "delta_gap", {}), ("dmean", "delta_mean", {}),
-                               ("dhard", "delta_group", {"group": "hard"}),
-                               ("deasy", "delta_group", {"group": "easy"})):
-            v, lo, hi = _triple(ds, var, remedy=same[0], **sel) if same else (math.nan,) * 3
-            key = f"rm_{_slug(kind)}_{name}"
-            out |= {key: v, f"{key}_lo": lo, f"{key}_hi": hi}
+        out |= _kind_values(ds, kind, f"rm_{_slug(kind)}", _DELTAS)
+    view = long_view(ds)
+    for kind in LONG_KINDS:
+        out |= _kind_values(view, kind, f"rm_long_{_slug(kind)}", (*_DELTAS, ("dworst", "delta_worst", {})),
+                            classes=True)
+    out |= _long_values(ds, view)
     for slug in VERDICT_SLUGS:  # every key the prose may quote, also for a claim that was not tested
-        out |= {f"rm_v_{slug}": NOT_TESTED, f"rm_c_{slug}": math.nan, f"rm_c_{slug}_lo": math.nan,
+        missing = NOT_TESTED_LONG if view is None and slug.endswith("_long") else NOT_TESTED
+        out |= {f"rm_v_{slug}": missing, f"rm_c_{slug}": math.nan, f"rm_c_{slug}_lo": math.nan,
                 f"rm_c_{slug}_hi": math.nan, f"rm_p_{slug}": math.nan} | \
             ({f"rm_c_{slug}_classes": "–"} if slug.startswith("aug_") else {})
     rows = _claim_rows(ds)
@@ -463,6 +599,66 @@ def glue_values(ds: xr.Dataset) -> dict[str, float | int | str]:
     out |= {"rm_n_claims": len(rows), "rm_n_agrees": counts.get(AGREES, 0),
             "rm_n_disagrees": counts.get(DISAGREES, 0), "rm_n_cannot_tell": counts.get(CANNOT_TELL, 0)}
     return out
+
+
+_DELTAS = (("dgap", "delta_gap", {}), ("dmean", "delta_mean", {}), ("dhard", "delta_group", {"group": "hard"}),
+           ("deasy", "delta_group", {"group": "easy"}))
+
+
+def _kind_values(ds: xr.Dataset | None, kind: str, prefix: str, deltas: Sequence[tuple[str, str, dict]], *,
+                 classes: bool = False) -> dict[str, Any]:
+    """``<prefix>_<name>`` (with ``_lo`` / ``_hi``) for each delta of the first spec of ``kind``, and the number of
+    classes it hurts / helps at FDR 5 % (``_n_hurt`` / ``_n_helped``; with ``classes`` their names too); NaN /
+    "–" when ``ds`` is None or no spec of ``kind`` ran."""
+    same = _of(ds, kind) if ds is not None else []
+    out: dict[str, Any] = {}
+    for name, var, sel in deltas:
+        v, lo, hi = _triple(ds, var, remedy=same[0], **sel) if same else (math.nan,) * 3
+        out |= {f"{prefix}_{name}": v, f"{prefix}_{name}_lo": lo, f"{prefix}_{name}_hi": hi}
+        if var != "delta_group":  # how far a re-run with the same seeds may move it (summary.DELTA_STATS)
+            ok = same and f"{var}_rerun" in ds
+            out[f"{prefix}_{name}_rerun"] = float(ds[f"{var}_rerun"].sel(remedy=same[0], **sel)) if ok else math.nan
+    for word in ("hurt", "helped"):
+        names = _classes_with(ds, same[0], word) if same else None
+        out[f"{prefix}_n_{word}"] = len(names) if names is not None else math.nan
+        if classes:
+            out[f"{prefix}_{word}_classes"] = (", ".join(names) or "none") if names is not None else "–"
+    return out
+
+
+def _classes_with(ds: xr.Dataset, spec: str, word: str) -> list[str]:
+    """The classes whose verdict under ``spec`` is ``word`` (hurt / helped / unclear), hardest first."""
+    verdict = [str(v) for v in ds["verdict"].sel(remedy=spec).values]
+    return [str(ds["class_name"].values[i]) for i in np.argsort(ds["difficulty_rank"].values) if verdict[i] == word]
+
+
+def _and(items: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    items = list(items)
+    return " and ".join(items) if len(items) < 3 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _long_values(ds: xr.Dataset, view: xr.Dataset | None) -> dict[str, Any]:
+    """The long budget's scalars (:func:`glue_values`), NaN and a "did not run" note without it."""
+    if view is None:
+        return {"rm_long_epochs": math.nan, "rm_long_n_runs": 0, "rm_long_train_minutes": math.nan,
+                "rm_long_baseline_gap": math.nan, "rm_long_baseline_mean": math.nan,
+                "rm_long_remedies": "none", "rm_long_note":
+                    "No long-budget runs in this run: the parameter long_epochs is null or not above epochs, so the "
+                    "table below is empty and the long-budget verdicts read \"not tested\"."}
+    ref, epochs = view.attrs["reference"], int(view.attrs["epochs"])
+    specs = _specs(view)
+    n_runs = int(view.sizes["remedy"]) * int(view.attrs["n_seeds"])
+    return {"rm_long_epochs": epochs, "rm_long_n_runs": n_runs,
+            "rm_long_train_minutes": float(view["train_minutes"]),
+            "rm_long_baseline_gap": float(view["gap"].sel(remedy=ref)),
+            "rm_long_baseline_mean": float(view["mean"].sel(remedy=ref)),
+            "rm_long_remedies": ", ".join(specs) or "none",
+            "rm_long_note": f"The long budget: {_and([f'the {ref}', *specs])} trained again for "
+                            f"{epochs} epochs instead of {ds.attrs.get('epochs', 'the short budget’s')} (the same "
+                            f"model, seeds, training images and settings), {n_runs} runs that took "
+                            f"{float(view['train_minutes']):.1f} minutes when trained; each remedy is paired with "
+                            f"the {epochs}-epoch {ref}, seed by seed."}
 
 
 def _setting(ds: xr.Dataset, kind: str, name: str, default: Any = "–") -> Any:
@@ -488,7 +684,18 @@ def profile_text(ds: xr.Dataset) -> str:
             f"{a.get('lr', '')}, augmentation `{a.get('augment', '')}`; seeds {a.get('seeds', '')} for every remedy. "
             f"{len(_remedy_specs(ds))} remedies{_controls_text(ds)} plus the baseline = {n * n_seeds} runs, which took "
             f"{float(ds['train_minutes']):.1f} minutes when trained (the baseline is chapter 1's cached run when the "
-            f"configuration is the same). Intervals: {a.get('ci_method', '')}, {int(a.get('n_boot', 0))} replicates.")
+            f"configuration is the same). Intervals: {a.get('ci_method', '')}, {int(a.get('n_boot', 0))} replicates."
+            + _long_profile_text(ds))
+
+
+def _long_profile_text(ds: xr.Dataset) -> str:
+    view = long_view(ds)
+    if view is None:
+        return ""
+    n = int(view.sizes["remedy"]) * int(view.attrs["n_seeds"])
+    who = _and([f"the {view.attrs['reference']}", *_specs(view)])
+    return (f" Long budget: {who} again at "
+            f"{view.attrs['epochs']} epochs, {n} more runs ({float(view['train_minutes']):.1f} minutes when trained).")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -506,7 +713,10 @@ def tables(ds: xr.Dataset) -> dict[str, Any]:
     ``remedies`` (what each does), ``values`` and ``deltas`` (formatted, 95 % CI), ``stat_deltas``
     (long: remedy × statistic change with bounds and direction), ``classes`` (long: remedy × class,
     hardest class first, with the verdict), ``groups`` (long: remedy × group), ``hurt`` (the classes
-    each remedy hurts / helps at a 5 % false-discovery rate across its classes).
+    each remedy hurts / helps at a 5 % false-discovery rate across its classes); the long budget beside the
+    short one: ``long`` (baseline and long remedies; per budget balanced accuracy, gap, Δ gap and Δ worst
+    class with 95 % CI, classes hurt / helped at FDR 5 %) and ``long_classes`` (``classes``' columns, each long
+    remedy at both budgets, the budget in the remedy column); both empty when the long part did not run.
     """
     import pandas as pd
 
@@ -530,17 +740,7 @@ def tables(ds: xr.Dataset) -> dict[str, Any]:
             rows.append({"remedy": s, "statistic": t, "change": v, "lower": lo, "upper": hi,
                          "direction": direction(lo, hi)})
     out["stat_deltas"] = pd.DataFrame(rows, columns=["remedy", "statistic", "change", "lower", "upper", "direction"])
-    ref = str(ds.attrs.get("reference", all_specs[0]))
-    base_acc = ds["accuracy"].sel(remedy=ref).values
-    rows = []
-    for s in specs:
-        for i in order:
-            v, lo, hi = _triple(ds, "delta_accuracy", remedy=s, label=ds["label"].values[i])
-            rows.append({"remedy": s, "class": names[i], "Δ accuracy": v, "lower": lo, "upper": hi,
-                         "baseline accuracy": float(base_acc[i]), "difficulty": str(ds["difficulty"].values[i]),
-                         "verdict": verdict[s][i]})
-    out["classes"] = pd.DataFrame(rows, columns=["remedy", "class", "Δ accuracy", "lower", "upper",
-                                                 "baseline accuracy", "difficulty", "verdict"])
+    out["classes"] = _class_frame(ds, specs)
     rows = []
     for s in specs:
         for g in [str(x) for x in ds["group"].values]:
@@ -555,7 +755,67 @@ def tables(ds: xr.Dataset) -> dict[str, Any]:
     out["hurt"] = pd.DataFrame(
         [{"remedy": s, "classes hurt": listed(s, "hurt"), "classes helped": listed(s, "helped")} for s in specs],
         columns=["remedy", "classes hurt", "classes helped"]).set_index("remedy")
+    out["long"], out["long_classes"] = _long_tables(ds)
     return out
+
+
+_CLASS_COLUMNS = ["remedy", "class", "Δ accuracy", "lower", "upper", "baseline accuracy", "difficulty", "verdict"]
+
+
+def _class_frame(ds: xr.Dataset, specs: Sequence[str], label: Any = None) -> Any:
+    """Long frame remedy × class (hardest first) of the per-class changes and verdicts; ``label(spec)`` names the
+    remedy column's entries (default: the spec)."""
+    import pandas as pd
+    ref = str(ds.attrs.get("reference", ds["remedy"].values[0]))
+    base_acc = ds["accuracy"].sel(remedy=ref).values
+    names = [str(c) for c in ds["class_name"].values]
+    rows = []
+    for s in specs:
+        verdict = [str(v) for v in ds["verdict"].sel(remedy=s).values]
+        for i in (int(j) for j in np.argsort(ds["difficulty_rank"].values)):
+            v, lo, hi = _triple(ds, "delta_accuracy", remedy=s, label=ds["label"].values[i])
+            rows.append({"remedy": label(s) if label else s, "class": names[i], "Δ accuracy": v, "lower": lo,
+                         "upper": hi, "baseline accuracy": float(base_acc[i]),
+                         "difficulty": str(ds["difficulty"].values[i]), "verdict": verdict[i]})
+    return pd.DataFrame(rows, columns=_CLASS_COLUMNS)
+
+
+_LONG_MEASURES = ("balanced accuracy", "gap", "Δ gap [95% CI]", "Δ worst class [95% CI]", "classes hurt",
+                  "classes helped")
+
+
+def _budget_row(ds: xr.Dataset | None, spec: str) -> list[Any]:
+    """One budget's cells of the long table for ``spec`` ("–" where it did not run or is the reference)."""
+    if ds is None or spec not in [str(s) for s in ds["remedy"].values]:
+        return ["–"] * len(_LONG_MEASURES)
+    cells: list[Any] = [f"{float(ds['mean'].sel(remedy=spec)):.3f}", f"{float(ds['gap'].sel(remedy=spec)):.3f}"]
+    if spec == str(ds.attrs.get("reference", ds["remedy"].values[0])):
+        return cells + ["–"] * 4
+    return cells + [_fmt(*_triple(ds, "delta_gap", remedy=spec), signed=True),
+                    _fmt(*_triple(ds, "delta_worst", remedy=spec), signed=True),
+                    len(_classes_with(ds, spec, "hurt")), len(_classes_with(ds, spec, "helped"))]
+
+
+def _long_tables(ds: xr.Dataset) -> tuple[Any, Any]:
+    """The long budget beside the short one: ``long`` (index = the reference and the long remedies; columns
+    (budget, measure)) and ``long_classes`` (:func:`_class_frame` of each long remedy at the short budget, when it
+    ran there, then at the long one; the remedy column says the budget). Both empty without a long part."""
+    import pandas as pd
+    view = long_view(ds)
+    short = f"{ds.attrs['epochs']} epochs" if "epochs" in ds.attrs else "short budget"
+    long = f"{view.attrs['epochs']} epochs" if view is not None else "long budget"
+    columns = pd.MultiIndex.from_product([[short, long], list(_LONG_MEASURES)], names=["budget", ""])
+    if view is None:
+        return (pd.DataFrame([], columns=columns, index=pd.Index([], name="remedy")),
+                pd.DataFrame([], columns=_CLASS_COLUMNS))
+    specs = [str(view.attrs["reference"]), *_specs(view)]
+    table = pd.DataFrame([_budget_row(ds, s) + _budget_row(view, s) for s in specs], columns=columns,
+                         index=pd.Index(specs, name="remedy"))
+    short_specs = set(_specs(ds))
+    frames = [f for s in _specs(view) for f in
+              ([_class_frame(ds, [s], lambda x: f"{x}, {short}")] if s in short_specs else [])
+              + [_class_frame(view, [s], lambda x: f"{x}, {long}")]]
+    return table, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame([], columns=_CLASS_COLUMNS)
 
 
 def class_forest(frame: Any, **kwargs: Any) -> Any:
@@ -563,8 +823,12 @@ def class_forest(frame: Any, **kwargs: Any) -> Any:
     :data:`VERDICT_COLOURS` (hurt red, helped blue, unclear grey) whatever verdicts occur.
 
     ``viz.forest`` picks colours from the default palette in the order the values sort, which drew
-    "hurt" orange; this sets an explicit scale on its layers.
+    "hurt" orange; this sets an explicit scale on its layers. An empty frame (e.g. ``tables(ds)["long_classes"]``
+    when the long budget did not run) gives a one-line Markdown note instead of an empty chart.
     """
+    if len(frame) == 0:
+        from IPython.display import Markdown
+        return Markdown("*Nothing to draw: no runs for this chart in this run.*")
     import altair as alt
 
     from .. import viz

@@ -4,7 +4,10 @@ Every head is fitted on the same frozen features of each trained backbone (and o
 pretrained model); the chapter compares the heads' best–worst gaps *paired* with the trained
 classifier's (same seeds, same test images), asks whether the heads agree on which classes are
 hard (Kendall's W over distinct heads), and contrasts the classifier's weight norms on balanced
-and on long-tailed training data.
+and on long-tailed training data. The same heads also read the frozen features of a *well-trained*
+backbone, the prevalence chapter's full-data run (read through the job cache), paired against its
+own classifier: is a head that narrows the gap of a briefly trained backbone only making up for an
+undertrained classifier?
 
 No head setting is chosen on the test set: τ of τ-normalisation (and k of kNN, when several are
 given) is chosen per run on ``val_per_class`` held-out training images per class
@@ -30,8 +33,9 @@ from ._common import paper_claim, per_dataset, spearman_ci
 from ._params import ChapterParams
 from ._store import JobLog, cached_analysis
 
-__all__ = ["Params", "run", "stack_heads", "distinct_heads", "summarize", "claims", "glue_values", "head_tables",
-           "tables", "chart_frames", "ETF_HEAD", "GAP_MARGIN", "NORM_MARGIN", "W_THRESHOLD"]
+__all__ = ["Params", "run", "well_trained_configs", "stack_heads", "distinct_heads", "summarize", "claims",
+           "glue_values", "head_tables", "tables", "chart_frames", "ETF_HEAD", "GAP_MARGIN", "NORM_MARGIN",
+           "W_THRESHOLD", "WELL_TRAINED_ID"]
 
 #: the head of the backbone trained under a fixed simplex-ETF classifier (a separate run per seed)
 ETF_HEAD = "fixed ETF (trained with it)"
@@ -41,10 +45,13 @@ GAP_MARGIN = 0.05
 NORM_MARGIN = 0.5
 #: "the heads agree": Kendall's W above this
 W_THRESHOLD = 0.7
+#: the re-trained-head claim tested again on the prevalence chapter's well-trained (full-data) backbone
+WELL_TRAINED_ID = "cui.retrain_keeps_gap:well-trained"
 
 SEC_HEADS = "Every head on the same features"
 SEC_AGREE = "Do the hardest classes stay hardest?"
 SEC_NORMS = "Weight norms: balanced against long-tailed"
+SEC_WELL = "A well-trained backbone"
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ class Params(ChapterParams):
     long_tail_ratio: float = 10.0
     n_boot: int = 500
     val_per_class: int | None = 500
+    well_trained: bool = True
 
 
 def run(p: Params, *, refresh: bool = False, progress: bool = True) -> xr.Dataset:
@@ -94,6 +102,35 @@ def _probe_run(p: Params, cfg: Any, seed: int, log: JobLog) -> xr.Dataset:
     return probe.on_run(cfg, knn_k=p.knn_k, taus=p.taus, seed=seed, val_per_class=p.val_per_class)
 
 
+def well_trained_configs(p: Params) -> tuple[str | None, list, str]:
+    """The prevalence chapter's full-data run(s) of the same profile: ``(spec, configs, why_not)``.
+
+    ``configs`` are exactly :func:`fairnotes.analysis.prevalence.full_data_configs` of that chapter's
+    parameters in ``p.profile`` (so the job cache's runs are read, never retrained), read as
+    :func:`fairnotes.analysis.remedies.difficulty_runs` reads its sweep; empty, with ``why_not``
+    saying why, when ``well_trained`` is off, that chapter trains no full-data model, or trains it on
+    another data set than this chapter's first.
+    """
+    from .. import runner
+    from . import prevalence
+    if not p.well_trained:
+        return None, [], "not asked for (`well_trained = False`)"
+    pp = prevalence.Params.from_mapping({**runner.profile_parameters("prevalence", p.profile), "profile": p.profile})
+    spec = prevalence.full_data_spec(pp)
+    if spec is None:
+        return None, [], f"the prevalence chapter's {p.profile} profile trains no full-data model"
+    if pp.datasets[0] != p.datasets[0]:
+        return None, [], (f"the prevalence chapter's {p.profile} profile trains its full-data model on "
+                          f"{pp.datasets[0]}, not on {p.datasets[0]}")
+    return spec, prevalence.full_data_configs(pp), ""
+
+
+def _well_trained_backbone(spec: str, cfg: Any) -> str:
+    """``cnn, all images, 20 epochs``: the backbone of the well-trained setting, named from its config."""
+    n = "all images" if cfg.train_per_class is None else f"{cfg.train_per_class} images per class"
+    return f"{spec}, {n}, {cfg.epochs} epoch{'' if cfg.epochs == 1 else 's'}"
+
+
 def _compute(p: Params, *, progress: bool = False) -> xr.Dataset:
     from dataclasses import replace
 
@@ -103,8 +140,9 @@ def _compute(p: Params, *, progress: bool = False) -> xr.Dataset:
     from ..jobs import probe, sweep, train
 
     log, settings = JobLog(), {}
-    bar = tqdm(total=len(p.datasets) * (len(p.backbones) + bool(p.pretrained_model)) + 1, desc="representation",
-               unit="setting", disable=not progress)
+    wt_spec, wt_cfgs, wt_missing = well_trained_configs(p)
+    bar = tqdm(total=len(p.datasets) * (len(p.backbones) + bool(p.pretrained_model)) + 1 + bool(wt_cfgs),
+               desc="representation", unit="setting", disable=not progress)
     for name in p.datasets:
         for bb in p.backbones:
             runs, twins = [], []
@@ -127,6 +165,20 @@ def _compute(p: Params, *, progress: bool = False) -> xr.Dataset:
                 [ds], [0], dataset=name, backbone=p.pretrained_model, pretrained=True)
             bar.update()
 
+    # the well-trained backbone: the prevalence chapter's full-data run(s), its own classifier the reference; it
+    # trained on every training image, so no τ can be chosen on held-out ones (τ = 1, said so); no ETF twin
+    wt_name, wt_attrs = None, {"well_trained_missing": wt_missing}
+    if wt_cfgs:
+        wt_seeds = [int(c.seed) for c in wt_cfgs]
+        runs = [_probe_run(p, c, c.seed, log) for c in wt_cfgs]
+        backbone = _well_trained_backbone(wt_spec, wt_cfgs[0])
+        wt_name = _setting_name(wt_cfgs[0].dataset, backbone)
+        settings[wt_name] = stack_heads(runs, wt_seeds, dataset=wt_cfgs[0].dataset, backbone=backbone)
+        wt_attrs.update(well_trained_model=wt_spec, well_trained_epochs=int(wt_cfgs[0].epochs),
+                        well_trained_n_train=int(runs[0].attrs.get("n_train", -1)),
+                        well_trained_seeds=", ".join(map(str, wt_seeds)))
+        bar.update()
+
     # the long-tailed contrast: the same backbone and budget; class c keeps long_tail_counts(n_max, ρ, K)[c] images
     lt_name = p.long_tail_dataset
     n_max = per_dataset(p.train_per_class, lt_name) or 1000
@@ -140,7 +192,8 @@ def _compute(p: Params, *, progress: bool = False) -> xr.Dataset:
     bar.close()
     out = summarize(settings, main=_setting_name(p.datasets[0], p.backbones[0]), taus=p.taus, n_boot=p.n_boot,
                     long_tail=lt, long_tail_balanced=balanced, long_tail_n_max=n_max,
-                    long_tail_ratio=p.long_tail_ratio)
+                    long_tail_ratio=p.long_tail_ratio, well_trained=wt_name)
+    out.attrs.update(wt_attrs)
     out.attrs.update(jobs=log.keys, datasets=", ".join(p.datasets), backbones=", ".join(p.backbones),
                      seeds=", ".join(map(str, p.seeds)),
                      train_per_class_text=", ".join(f"{name}: {per_dataset(p.train_per_class, name) or 'all'}"
@@ -255,10 +308,10 @@ def _setting_summary(sw: xr.Dataset, *, taus: Sequence[float], n_boot: int, seed
     pdl = summary.paired_deltas(sw, dim="head", reference=ref, n_boot=n_boot, seed=seed)
     per_head = {"overall_accuracy": bm["overall_accuracy"].values, "worst_class": bm["worst_class"].values}
     for stat in ("mean", "worst", "gap", "std"):
-        for suffix in ("", "_lower", "_upper"):
+        for suffix in ("", "_lower", "_upper", "_rerun"):
             per_head[stat + suffix] = bm[stat + suffix].values
     for stat in ("gap", "worst", "mean"):
-        for suffix in ("", "_lower", "_upper"):
+        for suffix in ("", "_lower", "_upper", "_rerun"):
             per_head[f"delta_{stat}{suffix}"] = pdl[f"delta_{stat}{suffix}"].values
     rater = distinct_heads(heads, sw["head_family"].values, sw["head_param"].values, taus)
     per_head["in_agreement"] = np.array([h in rater for h in heads])
@@ -287,7 +340,7 @@ def _setting_summary(sw: xr.Dataset, *, taus: Sequence[float], n_boot: int, seed
 def summarize(settings: Mapping[str, xr.Dataset], *, main: str | None = None, taus: Sequence[float] = (1.0,),
               n_boot: int = 500, seed: int = 0, long_tail: xr.Dataset | None = None,
               long_tail_balanced: xr.Dataset | None = None, long_tail_n_max: int = 1000,
-              long_tail_ratio: float = 10.0) -> xr.Dataset:
+              long_tail_ratio: float = 10.0, well_trained: str | None = None) -> xr.Dataset:
     """Every number of the chapter from the stacked heads (:func:`stack_heads`) of each setting.
 
     Returns dims ``setting`` (data set / backbone) and ``head`` (every head of any setting; NaN
@@ -312,7 +365,10 @@ def summarize(settings: Mapping[str, xr.Dataset], *, main: str | None = None, ta
       ``norm_long_tail``, ``accuracy_long_tail``, ``train_images_long_tail`` (from
       :func:`fairnotes.data.long_tail_counts`); ``n_train_long_tail`` (their sum),
       ``rho_long_tail_frequency`` and ``rho_long_tail_accuracy`` (+ bounds); per head
-      ``long_tail_val_accuracy``; attrs ``long_tail_tau_selected``, ``long_tail_validation``.
+      ``long_tail_val_accuracy``; attrs ``long_tail_tau_selected``, ``long_tail_validation``;
+    - ``well_trained`` (per setting): the setting named by ``well_trained`` (a well-trained backbone,
+      summarised like every other setting but kept out of the agreement table and of the smallest W
+      over settings); attr ``well_trained_setting`` ("" when there is none).
     """
     from .. import data
 
@@ -322,6 +378,8 @@ def summarize(settings: Mapping[str, xr.Dataset], *, main: str | None = None, ta
     main = names[0] if main is None else main
     if main not in names:
         raise ValueError(f"main setting {main!r} is not among {names}")
+    if well_trained is not None and (well_trained not in names or well_trained == main):
+        raise ValueError(f"the well-trained setting {well_trained!r} must be one of {names} other than the main one")
     parts = {s: _setting_summary(settings[s], taus=taus, n_boot=n_boot, seed=seed) for s in names}
     heads = list(dict.fromkeys(h for s in names for h in parts[s]["heads"]))
     if long_tail is not None:
@@ -353,6 +411,7 @@ def summarize(settings: Mapping[str, xr.Dataset], *, main: str | None = None, ta
         out[var] = ("setting", np.array([parts[s]["scalars"][var] for s in names], dtype=float))
     out["reference"] = ("setting", np.array([parts[s]["reference"] for s in names], dtype=object))
     out["pretrained"] = ("setting", np.array([bool(settings[s].attrs.get("pretrained", 0)) for s in names]))
+    out["well_trained"] = ("setting", np.array([s == well_trained for s in names]))
     for var in ("validation", "validation_missing"):
         out[var] = ("setting", np.array([parts[s][var] for s in names], dtype=object))
     seeds = sorted({int(x) for s in names for x in settings[s]["seed"].values})
@@ -360,7 +419,8 @@ def summarize(settings: Mapping[str, xr.Dataset], *, main: str | None = None, ta
     for var in ("tau_selected", "knn_k_selected"):
         out[var] = (("setting", "seed"), np.array([[parts[s]["per_seed"][var].get(x, math.nan) for x in seeds]
                                                    for s in names], dtype=float))
-    out.attrs.update(main_setting=main, tau_agreement=chosen_tau(taus), n_boot=int(n_boot),
+    out.attrs.update(main_setting=main, well_trained_setting=well_trained or "", tau_agreement=chosen_tau(taus),
+                     n_boot=int(n_boot),
                      gap_ci="95% bootstrap over test images (seed-mean accuracy)",
                      delta_ci="95% paired bootstrap over seeds and test images")
     if long_tail is not None:
@@ -415,6 +475,19 @@ def _long_tail(out: xr.Dataset, lt: xr.Dataset, balanced: xr.Dataset | None, *, 
 
 def _main(ds: xr.Dataset) -> xr.Dataset:
     return ds.sel(setting=str(ds.attrs["main_setting"]))
+
+
+def _well(ds: xr.Dataset) -> xr.Dataset | None:
+    """The well-trained backbone's setting (None when it was not run)."""
+    name = str(ds.attrs.get("well_trained_setting", ""))
+    return ds.sel(setting=name) if name and name in ds["setting"].values else None
+
+
+def _grid(ds: xr.Dataset) -> xr.Dataset:
+    """The chapter's own settings (data sets × backbones, pretrained): the well-trained backbone left out."""
+    if "well_trained" not in ds:
+        return ds
+    return ds.isel(setting=np.flatnonzero(~ds["well_trained"].values.astype(bool)))
 
 
 def _head_of(s: xr.Dataset, family: str) -> str | None:
@@ -479,7 +552,8 @@ def _delta(s: xr.Dataset, head: str, stat: str = "gap") -> tuple[float, float, f
 
 
 def claims(ds: xr.Dataset) -> xr.Dataset:
-    """The chapter's claims, on the first data set and backbone (seeds pooled by paired bootstrap)."""
+    """The chapter's claims, on the first data set and backbone (seeds pooled by paired bootstrap); the
+    re-trained-head claim again (:data:`WELL_TRAINED_ID`) on the well-trained backbone, if it was run."""
     s = _main(ds)
     m, n = str(ds.attrs["main_setting"]), int(s["n_seeds"])
     gap_note = f"{GAP_MARGIN:g} is the smallest change of the best–worst gap we call meaningful"
@@ -494,6 +568,18 @@ def claims(ds: xr.Dataset) -> xr.Dataset:
                            if family == "etf" else "")
         rows.append(paper_claim(key, measure=f"Δgap, {what or head} − classifier ({m}, {n} seeds, paired)", ours=d,
                                 lower=lo, upper=hi, rule=near(0, margin=GAP_MARGIN), section=SEC_HEADS, note=note))
+    wt = _well(ds)
+    if wt is not None and _head_of(wt, "linear") and str(wt["reference"].values) == "classifier":
+        d, lo, hi = _delta(wt, _head_of(wt, "linear"))
+        nw = int(wt["n_seeds"])
+        acc = float(wt["overall_accuracy"].sel(head="classifier"))
+        rows.append(paper_claim(
+            "cui.retrain_keeps_gap", id=WELL_TRAINED_ID, ours=d, lower=lo, upper=hi,
+            measure=f"Δgap, linear probe − classifier (well-trained backbone {wt['setting'].values}; overall "
+                    f"accuracy {acc:.3f}; {nw} seed{'s' if nw > 1 else ''}, paired)",
+            rule=near(0, margin=GAP_MARGIN), section=SEC_WELL,
+            note=gap_note + "; the prevalence chapter's full-data run, read from the job cache" +
+            ("; one seed: the interval covers the test images only" if nw == 1 else "")))
     rows.append(paper_claim(
         "cui.heads_agree", measure=f"Kendall's W over {int(s['n_heads_agreement'])} distinct heads ({m}, first seed)",
         ours=float(s["kendall_w"]),
@@ -537,6 +623,7 @@ def glue_values(ds: xr.Dataset) -> dict[str, float | int | str]:
         "rep_classifier_gap": float(s["gap"].sel(head="classifier")),
         "rep_classifier_gap_lo": float(s["gap_lower"].sel(head="classifier")),
         "rep_classifier_gap_hi": float(s["gap_upper"].sel(head="classifier")),
+        "rep_classifier_gap_rerun": float(s["gap_rerun"].sel(head="classifier")),
         "rep_min_head": str(on["head"].values[i_min]), "rep_min_gap": float(on["gap"].values[i_min]),
         "rep_min_gap_lo": float(on["gap_lower"].values[i_min]), "rep_min_gap_hi": float(on["gap_upper"].values[i_min]),
         "rep_min_worst_over_heads": float(on["worst"].min()), "rep_max_worst_over_heads": float(on["worst"].max()),
@@ -547,14 +634,16 @@ def glue_values(ds: xr.Dataset) -> dict[str, float | int | str]:
         "selection_text": "; ".join(f"{str(x)}: {w}" for x in ds["setting"].values
                                     for w in [_selection_words(ds, str(x))] if w) or "no τ-normalised head",
         "no_selection_text": ", ".join(_not_selected(ds)) or "none",
-        "agree_w_min": float(ds["kendall_w"].min()), "agree_w_lo_min": float(ds["kendall_w_lower"].min()),
+        "agree_w_min": float(_grid(ds)["kendall_w"].min()),
+        "agree_w_lo_min": float(_grid(ds)["kendall_w_lower"].min()),
         "rho_bal": float(s["rho_norm_accuracy"]), "rho_bal_lo": float(s["rho_norm_accuracy_lower"]),
         "rho_bal_hi": float(s["rho_norm_accuracy_upper"]),
     }
     for key, family in (("knn", "knn"), ("etf", "etf"), ("linear", "linear"), ("crt", "crt"), ("ncm", "ncm")):
         head = _head_of(s, family)
         d = _delta(s, head) if head else (math.nan,) * 3
-        out |= {f"d_{key}": d[0], f"d_{key}_lo": d[1], f"d_{key}_hi": d[2], f"d_{key}_text": _ci(*d)}
+        out |= {f"d_{key}": d[0], f"d_{key}_lo": d[1], f"d_{key}_hi": d[2], f"d_{key}_text": _ci(*d),
+                f"d_{key}_rerun": float(s["delta_gap_rerun"].sel(head=head)) if head else math.nan}
         gap = float(s["gap"].sel(head=head)) if head else math.nan
         # the share of the classifier's gap the head removes (negative: it widens the gap)
         share = -d[0] / out["rep_classifier_gap"] if head and out["rep_classifier_gap"] > 0 else math.nan
@@ -577,8 +666,52 @@ def glue_values(ds: xr.Dataset) -> dict[str, float | int | str]:
                 "lt_ratio": float(ds.attrs["long_tail_ratio"]), "lt_n_max": int(ds.attrs["long_tail_n_max"])}
     found = claims(ds)
     for cid, v in zip(found["claim"].values, found["verdict"].values):
-        out[f"verdict_{str(cid).replace('.', '_')}"] = str(v)
-    out["profile_text"] = _profile_text(ds)
+        out[_verdict_key(str(cid))] = str(v)
+    out |= _well_glue(ds, found)
+    out["profile_text"] = _profile_text(ds, out["wt_text"])
+    return out
+
+
+def _verdict_key(claim_id: str) -> str:
+    """``verdict_cui_knn_keeps_gap``: a glue name (letters, digits, ``_``) for a claim's verdict."""
+    return "verdict_" + "".join(c if c.isalnum() else "_" for c in claim_id)
+
+
+def _well_glue(ds: xr.Dataset, found: xr.Dataset) -> dict[str, Any]:
+    """``wt_*``: the well-trained backbone's numbers; NaN, "–" and "not run" (with ``wt_present`` 0) without it."""
+    wt, a = _well(ds), ds.attrs
+    out: dict[str, Any] = {"wt_present": int(wt is not None)}
+    if wt is None:
+        why = str(a.get("well_trained_missing", "")) or "no well-trained backbone among the settings"
+        out |= {"wt_setting": "not run", "wt_text": f"not run in this profile: {why}", "wt_n_seeds": 0,
+                "wt_classifier_acc": math.nan, "wt_classifier_acc_text": "–", "wt_classifier_gap": math.nan,
+                "wt_classifier_gap_lo": math.nan, "wt_classifier_gap_hi": math.nan, "wt_classifier_gap_text": "–",
+                "wt_tau_text": "–", "wt_w_text": "–", "wt_verdict": "not run"}
+        for key in ("linear", "knn"):
+            out |= {f"wt_d_{key}": math.nan, f"wt_d_{key}_lo": math.nan, f"wt_d_{key}_hi": math.nan,
+                    f"wt_d_{key}_text": "–", f"wt_gap_{key}_text": "–"}
+        return out
+    name, nw = str(wt["setting"].values), int(wt["n_seeds"])
+    cls = wt.sel(head="classifier") if bool(wt["present"].sel(head="classifier")) else None
+    acc = float(cls["overall_accuracy"]) if cls is not None else math.nan
+    gap = tuple(float(cls[v]) for v in ("gap", "gap_lower", "gap_upper")) if cls is not None else (math.nan,) * 3
+    n_train, seeds = int(a.get("well_trained_n_train", -1)), str(a.get("well_trained_seeds", ""))
+    what = "".join([f", {n_train} training images" if n_train > 0 else "",
+                    f", seed{'s' if nw > 1 else ''} {seeds}" if seeds else ""])
+    out |= {"wt_setting": name, "wt_n_seeds": nw,
+            "wt_text": f"{name} (the prevalence chapter's full-data run{what}, read from the job cache)",
+            "wt_classifier_acc": acc, "wt_classifier_acc_text": f"{acc:.3f}" if math.isfinite(acc) else "–",
+            "wt_classifier_gap": gap[0], "wt_classifier_gap_lo": gap[1], "wt_classifier_gap_hi": gap[2],
+            "wt_classifier_gap_text": _ci(*gap), "wt_tau_text": _selection_words(ds, name) or "no τ-normalised head",
+            "wt_w_text": _ci(*(float(wt[v]) for v in ("kendall_w", "kendall_w_lower", "kendall_w_upper")), digits=2),
+            "wt_verdict": str(found["verdict"].sel(claim=WELL_TRAINED_ID).values)
+            if WELL_TRAINED_ID in found["claim"].values else "not tested (no linear probe or classifier)"}
+    for key in ("linear", "knn"):
+        head = _head_of(wt, key)
+        d = _delta(wt, head) if head and cls is not None else (math.nan,) * 3
+        g = float(wt["gap"].sel(head=head)) if head else math.nan
+        out |= {f"wt_d_{key}": d[0], f"wt_d_{key}_lo": d[1], f"wt_d_{key}_hi": d[2], f"wt_d_{key}_text": _ci(*d),
+                f"wt_gap_{key}_text": f"{g:.3f}" if math.isfinite(g) else "–"}
     return out
 
 
@@ -603,7 +736,7 @@ def _long_tail_tau(ds: xr.Dataset) -> tuple[str | None, str]:
     return None, "no τ-normalised head"
 
 
-def _profile_text(ds: xr.Dataset) -> str:
+def _profile_text(ds: xr.Dataset, well_text: str = "–") -> str:
     a = ds.attrs
     minutes = float(a.get("wall_time_s", math.nan)) / 60
     etf = "plus the same backbones trained under a fixed simplex-ETF classifier, " if int(a.get("etf", 0)) else ""
@@ -616,6 +749,7 @@ def _profile_text(ds: xr.Dataset) -> str:
             f"and its τ-normalised versions (τ ∈ {a.get('taus', '')}; τ is chosen per run on "
             f"{_val_words(int(a.get('val_per_class', -1)))}, never on the test set). Long-tailed contrast: "
             f"{a.get('long_tail_dataset', '')} with imbalance {float(a.get('long_tail_ratio', math.nan)):g}. "
+            f"Well-trained backbone: {well_text}. "
             f"Intervals: 95% bootstrap over test images ({int(a.get('n_boot', 0))} replicates; paired over seeds and "
             f"images for differences between heads). The analysis took {minutes:.1f} minutes to compute.")
 
@@ -645,10 +779,13 @@ def _role(s: xr.Dataset, head: str) -> str:
     return ""
 
 
-def head_tables(ds: xr.Dataset) -> dict[str, pd.DataFrame]:
-    """Per setting: each head's accuracy, worst class, gap [CI] and Δgap against the reference head [paired CI]."""
+def head_tables(ds: xr.Dataset, *, well_trained: bool = False) -> dict[str, pd.DataFrame]:
+    """Per setting: each head's accuracy, worst class, gap [CI] and Δgap against the reference head [paired CI].
+
+    The chapter's own settings; with ``well_trained=True``, the well-trained backbone's instead (if run)."""
     out = {}
-    for name in ds["setting"].values:
+    flags = ds["well_trained"].values.astype(bool) if "well_trained" in ds else np.zeros(ds.sizes["setting"], bool)
+    for name in ds["setting"].values[flags == well_trained]:
         s = ds.sel(setting=name)
         s = s.isel(head=np.flatnonzero(s["present"].values))
         ref = str(ds["reference"].sel(setting=name).values)
@@ -669,18 +806,22 @@ def head_tables(ds: xr.Dataset) -> dict[str, pd.DataFrame]:
 def tables(ds: xr.Dataset) -> dict[str, pd.DataFrame]:
     """Every other table the chapter shows."""
     from ..reference import paper_figure
+    grid = _grid(ds)
     agree = pd.DataFrame({
-        "data set": ds["dataset"].values, "backbone": ds["backbone"].values,
-        "distinct heads": ds["n_heads_agreement"].values.astype(int),
-        "Kendall's W [95% CI]": [_ci(*(float(ds[v].sel(setting=s)) for v in ("kendall_w", "kendall_w_lower",
-                                                                              "kendall_w_upper")))
-                                 for s in ds["setting"].values],
-        "mean Spearman": ds["mean_spearman"].values.round(3),
+        "data set": grid["dataset"].values, "backbone": grid["backbone"].values,
+        "distinct heads": grid["n_heads_agreement"].values.astype(int),
+        "Kendall's W [95% CI]": [_ci(*(float(grid[v].sel(setting=s)) for v in ("kendall_w", "kendall_w_lower",
+                                                                                "kendall_w_upper")))
+                                 for s in grid["setting"].values],
+        "mean Spearman": grid["mean_spearman"].values.round(3),
         "rho(weight norm, class accuracy) [95% CI]": [
-            _ci(*(float(ds[v].sel(setting=s)) for v in ("rho_norm_accuracy", "rho_norm_accuracy_lower",
-                                                         "rho_norm_accuracy_upper")), digits=2)
-            for s in ds["setting"].values]}).set_index(["data set", "backbone"])
+            _ci(*(float(grid[v].sel(setting=s)) for v in ("rho_norm_accuracy", "rho_norm_accuracy_lower",
+                                                           "rho_norm_accuracy_upper")), digits=2)
+            for s in grid["setting"].values]}).set_index(["data set", "backbone"])
     out = {"agreement": agree}
+    well = head_tables(ds, well_trained=True)
+    if well:  # the well-trained backbone's heads (absent when it was not run)
+        out["well_trained"] = next(iter(well.values()))
     main = _main(ds)
     ours = pd.DataFrame({"top-1 % balanced (ours, mean of seeds)": (main["overall_accuracy"] * 100).values.round(1)},
                         index=pd.Index([str(h) for h in ds["head"].values], name="head"))

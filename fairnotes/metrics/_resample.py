@@ -101,6 +101,26 @@ def two_source_interval(observed: np.ndarray, by_images: np.ndarray, by_seeds: n
     return centre - half, centre + half
 
 
+def rerun_half_width(by_seeds: np.ndarray, *, n_seeds: int, confidence: float = 0.95) -> np.ndarray:
+    """How far a re-run with the same seeds and test images may move a statistic: the half-width of a
+    ``confidence`` prediction interval for the re-run's value around this run's.
+
+    Runs are bit-identical only on one machine (``benchmarks/determinism.py``): on another CPU or thread
+    count the floating-point order changes and training diverges as if from new seeds, while the test images
+    stay the same. So a re-run redraws only the seed part of the variance: the difference of two runs'
+    S-seed means has variance ``2 · v_seed`` (``v_seed`` = the variance of ``by_seeds`` × S/(S−1), as in
+    :func:`two_source_interval`), and the half-width is Student's t with S−1 degrees of freedom times its
+    square root. NaN with one seed (nothing to estimate the seed part from). Checked by simulation in
+    ``tests/metrics/test_coverage.py``.
+    """
+    from scipy.stats import t
+
+    if n_seeds < 2:
+        return np.full(np.shape(by_seeds)[1:], np.nan)
+    v_seed = np.nanvar(by_seeds, axis=0, ddof=1) * n_seeds / (n_seeds - 1)
+    return t.ppf(0.5 + confidence / 2, n_seeds - 1) * np.sqrt(2 * v_seed)
+
+
 def two_source_p_value(observed: np.ndarray, by_images: np.ndarray, by_seeds: np.ndarray, *, n_seeds: int,
                        image_var_floor: np.ndarray | None = None) -> np.ndarray:
     """The two-sided p-value of "the statistic is 0", from the same t-construction as :func:`two_source_interval`.
@@ -155,4 +175,16 @@ def stat_intervals(observed: np.ndarray, by_images: np.ndarray, by_seeds: np.nda
         lo, hi = two_source_interval(so[stat], si[stat], ss[stat], n_seeds=n_seeds, confidence=confidence,
                                      image_var_floor=f)
         out[stat] = (so[stat], np.clip(lo, a, b), np.clip(hi, a, b))
+    return out
+
+
+def stat_rerun(by_seeds: np.ndarray, *, n_seeds: int, worst_fraction: float = 0.1, worst_min: int = 3,
+               confidence: float = 0.95) -> dict[str, np.ndarray]:
+    """:func:`rerun_half_width` of per-class ``accuracy`` and of every statistic :func:`stat_intervals` returns,
+    from the seed replicates ``by_seeds`` (B, ..., K) of :func:`replicate_accuracy`."""
+    from ._disparity import disparity_stats
+
+    out = {"accuracy": rerun_half_width(by_seeds, n_seeds=n_seeds, confidence=confidence)}
+    for stat, reps in disparity_stats(by_seeds, worst_fraction, worst_min)[0].items():
+        out[stat] = rerun_half_width(reps, n_seeds=n_seeds, confidence=confidence)
     return out

@@ -23,8 +23,8 @@ LAPTOP = [
      "1000", "–", "full", "0, 1, 2", "4"),
     ("prevalence", f"4 models: mlp, cnn, resnet8, {VIT}", "mnist-5k", "all", "–", "full", "0, 1, 2", "6"),
     ("prevalence", f"4 models: mlp, cnn, resnet8, {VIT}", "digits", "all", "–", "full", "0, 1, 2", "30"),
-    ("prevalence", "trained longer: cnn", "fashion-mnist", "1000", "–", "full", "0, 1", "30"),
-    ("prevalence", "on the whole training set: cnn", "fashion-mnist", "all", "–", "full", "0", "15"),
+    ("prevalence", "trained longer: cnn", "fashion-mnist", "1000", "–", "full", "0, 1, 2", "30"),
+    ("prevalence", "on the whole training set: cnn", "fashion-mnist", "all", "–", "full", "0", "20"),
     ("representation", f"backbones: cnn, resnet8{ETF}", "fashion-mnist", "1000", "–", "full", "0, 1, 2", "4"),
     ("representation", LITE, "fashion-mnist", "1000", "–", "full", "–", "none (frozen)"),
     ("representation", f"backbones: cnn, resnet8{ETF}", "mnist-5k", "all", "–", "full", "0, 1, 2", "6"),
@@ -36,6 +36,8 @@ LAPTOP = [
      "1000", "–", DIV_TEST, "0, 1, 2", "4"),
     ("remedies", "cnn:width=16: the baseline and 9 remedies and 1 control (baseline-probe), paired by seed",
      "fashion-mnist", "1000", "–", "full", "0, 1, 2", "4"),
+    ("remedies", "long budget, cnn:width=16: the baseline and mixup, cutmix, paired by seed", "fashion-mnist",
+     "1000", "–", "full", "0, 1, 2", "30"),
 ]
 
 TINY = [
@@ -52,6 +54,8 @@ TINY = [
      DIV_TEST, "0, 1", "2"),
     ("remedies", "cnn:width=8: the baseline and 9 remedies and 1 control (baseline-probe), paired by seed", "digits",
      "60", "–", "full", "0, 1", "3"),
+    ("remedies", "long budget, cnn:width=8: the baseline and mixup, cutmix, paired by seed", "digits", "60", "–",
+     "full", "0, 1", "6"),
 ]
 
 
@@ -126,3 +130,33 @@ def test_module_imports_without_torch():
     import subprocess
     code = "import sys; import fairnotes.analysis.data; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _variant(identical, pred=0.0, gap=0.0, wall=10.0):
+    return {"bit_identical": identical, "first_epoch_loss_differs": None if identical else 2,
+            "predictions_changed": pred, "max_class_accuracy_change": pred, "gap_change": gap,
+            "overall_accuracy_change": -pred / 10, "wall_s": wall}
+
+
+def test_determinism_table_and_glue_from_the_benchmark_json(tmp_path):
+    import json
+    rep = {"date": "2026-11-30T00:21:00+00:00", "run": "a run", "cpus": 2, "variants": {
+        "reference": _variant(True), "reference again": _variant(True),
+        "1 thread": _variant(False, 0.01, -0.02), "no AMX": _variant(True),
+        "no AVX-512": _variant(False, 0.03, 0.005), "another seed (scale)": _variant(False, 0.07, 0.08)}}
+    f = tmp_path / "determinism.json"
+    f.write_text(json.dumps(rep))
+    table, g = dt.determinism(f)
+    assert list(table.index) == list(rep["variants"])
+    assert table.loc["1 thread", "bit-identical"] == "no" and table.loc["1 thread", "loss differs from epoch"] == "2"
+    assert table.loc["no AVX-512", "test predictions changed"] == "3.0%"
+    assert g["det_same_machine"] == "bit-identical" and g["det_n_variants"] == 3 and g["det_n_changed"] == 2
+    assert g["det_changed"] == "1 thread; no AVX-512" and g["det_identical"] == "no AMX"
+    assert (g["det_pred_changed_min"], g["det_pred_changed_max"]) == (0.01, 0.03)
+    assert g["det_max_gap_change"] == pytest.approx(0.02) and g["det_seed_gap_change"] == pytest.approx(0.08)
+    assert g["det_date"] == "2026-11-30"
+
+
+def test_determinism_names_the_script_when_the_json_is_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="benchmarks/determinism.py"):
+        dt.determinism(tmp_path / "nope.json")

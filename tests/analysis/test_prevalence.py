@@ -475,8 +475,9 @@ def test_charts_data(ds):
 def test_describe_says_the_setting(ds):
     text = P.describe(P.Params(), ds)
     assert "Profile `laptop`" in text and "15 training runs" in text
-    assert "cnn for 30 epochs on the same fashion-mnist images (seeds [0, 1])" in text
-    assert "cnn for 15 epochs on the whole fashion-mnist training set (seeds [0])" in text
+    assert "cnn for 30 epochs on the same fashion-mnist images (seeds [0, 1, 2])" in text
+    assert "cnn for 20 epochs on the whole fashion-mnist training set (seeds [0])" in text
+    assert "t-intervals over test images and seeds" in text and "percentile" not in text
     assert "no long runs; no full-data model" in P.describe(P.Params(budget_models=(), full_data_model="x"), ds)
 
 
@@ -498,12 +499,12 @@ def test_budget_and_full_data_configs_are_the_briefs(monkeypatch):
     from fairnotes.jobs import sweep
     p = P.Params()
     base = P.base_config(p, "fashion-mnist")
-    want = [replace(base, model="cnn", model_kwargs={}, seed=s, epochs=30, progress=False) for s in (0, 1)]
+    want = [replace(base, model="cnn", model_kwargs={}, seed=s, epochs=30, progress=False) for s in (0, 1, 2)]
     assert P.budget_configs(p) == want
     assert [c.key() for c in P.budget_configs(p)] == [c.key() for c in want]
     assert all(c.train_per_class == 1000 for c in want)
     full = P.full_data_configs(p)
-    assert full == sweep.configs(replace(base, train_per_class=None, epochs=15), models=["cnn"], seeds=[0])
+    assert full == sweep.configs(replace(base, train_per_class=None, epochs=20), models=["cnn"], seeds=[0])
     # a spec with arguments is parsed as sweep.configs does; models the sweep does not train are skipped
     q = P.Params(budget_models=("cnn:width=8", "cnn"), capacity=("cnn:width=8",), budget_seeds=(3,))
     assert [(c.model, c.model_kwargs, c.seed) for c in P.budget_configs(q)] == [("cnn", {"width": 8}, 3),

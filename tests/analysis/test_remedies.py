@@ -55,6 +55,34 @@ def _runs(seed: int = 0) -> xr.Dataset:
                 "description": ("remedy", [f"what {s} does" for s in SPECS])})
 
 
+LONG_SPECS = ["baseline", "mixup", "cutmix"]
+LONG_BASE = np.array([0.93, 0.6, 0.75, 0.85, 0.55, 0.96])
+# at the long budget mixup lifts the hard classes (bee, eel) and narrows the gap; cutmix hurts eel
+LONG_SKILL = {"baseline": LONG_BASE, "mixup": LONG_BASE + np.array([0.0, 0.25, 0.0, 0.0, 0.3, -0.02]),
+              "cutmix": LONG_BASE + np.array([0.0, 0.0, 0.0, 0.0, -0.3, 0.0])}
+HARD_EASY = {"hard": [1, 4], "easy": [0, 5]}  # by RANKING, hardest first
+
+
+def _long_runs(seed: int = 1) -> xr.Dataset:
+    """The long budget's remedy × seed × sample predictions (the long baseline first)."""
+    rng = np.random.default_rng(seed)
+    target = np.repeat(np.arange(K), PER_CLASS)
+    preds = []
+    for s in LONG_SPECS:
+        per_seed = []
+        for _ in SEEDS:
+            right = rng.random(target.size) < np.clip(LONG_SKILL[s], 0, 1)[target]
+            per_seed.append(np.where(right, target, (target + 1 + rng.integers(0, K - 1, target.size)) % K))
+        preds.append(per_seed)
+    return xr.Dataset(
+        {"prediction": (("remedy", "seed", "sample"), np.array(preds, dtype=np.int16)),
+         "target": ("sample", target.astype(np.int16)),
+         "train_time_s": (("remedy", "seed"), np.full((3, len(SEEDS)), 450.0)),
+         "pretrain_time_s": (("remedy", "seed"), np.zeros((3, len(SEEDS))))},
+        coords={"remedy": LONG_SPECS, "seed": list(SEEDS), "label": np.arange(K), "class_name": ("label", NAMES),
+                "description": ("remedy", [f"what {s} does" for s in LONG_SPECS])})
+
+
 def _ranking() -> xr.Dataset:
     acc = np.stack([np.stack([RANKING + d] * 2) for d in (0.05, -0.05)])  # model × seed × label, mean = RANKING
     ds = xr.Dataset({"accuracy": (("model", "seed", "label"), acc)},
@@ -67,6 +95,13 @@ def _ranking() -> xr.Dataset:
 @pytest.fixture(scope="module")
 def summary_ds() -> xr.Dataset:
     return rm.summarize(_runs(), _ranking(), n_boot=200)
+
+
+@pytest.fixture(scope="module")
+def long_ds() -> xr.Dataset:
+    """The chapter's Dataset with a long budget of 30 epochs (short budget: 4 epochs, as _compute records)."""
+    ds = rm.summarize(_runs(), _ranking(), n_boot=200, long_runs=_long_runs(), long_epochs=30)
+    return ds.assign_attrs(epochs=4)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -248,6 +283,224 @@ def test_result_saves_and_loads(summary_ds, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# the long budget
+
+
+def test_long_params_and_config():
+    from fairnotes.jobs import train
+    p = rm.Params()
+    assert p.long_epochs == 30 and p.long_remedies == ("mixup", "cutmix") and rm.has_long_budget(p)
+    want = train.TrainConfig(dataset="fashion-mnist", model="cnn", model_kwargs={"width": 16}, epochs=30,
+                             batch_size=128, optimizer="adamw", lr=0.002, weight_decay=0.05, augment="crop",
+                             train_per_class=1000, profile="laptop", progress=False)
+    assert rm.long_base_config(p) == want and rm.long_base_config(p).key() == want.key()
+    for q in (rm.Params(long_epochs=None), rm.Params(long_epochs=4), rm.Params(long_epochs=2),
+              rm.Params(long_remedies=())):
+        assert not rm.has_long_budget(q) and rm.long_base_config(q) is None
+    assert rm.Params.from_mapping({"long_epochs": None}).long_epochs is None
+    with pytest.raises(ParamError, match="'long_epochs'"):
+        rm.Params.from_mapping({"long_epochs": 3.5})
+
+
+@pytest.mark.parametrize("spec,match", [("bogus", "unknown remedy 'bogus'; valid: baseline, mixup, cutmix"),
+                                        ("mixup:beta=1", "remedy 'mixup' has no setting beta; valid settings: alpha")])
+def test_bad_long_remedy_spec_is_refused_with_the_valid_choices(spec, match):
+    with pytest.raises(ParamError, match=f"parameter 'long_remedies': {re.escape(match)}"):
+        rm.Params.from_mapping({"long_remedies": ["mixup", spec]})
+    with pytest.raises(ParamError, match="parameter 'long_remedies'"):
+        rm.Params(long_remedies=(spec,))  # built directly: refused too
+    with pytest.raises(ParamError, match="parameter 'remedies'"):
+        rm.Params(remedies=(spec,))
+
+
+def _fake_jobs(monkeypatch, calls):
+    """difficulty_runs and jobs.remedies.run replaced by synthetic results; every call recorded."""
+    from fairnotes.jobs import remedies as jobs
+
+    def fake_run(base, *, remedies, seeds, progress=True):
+        calls.append((base, tuple(remedies), tuple(seeds)))
+        if base.epochs == 30:
+            return _long_runs().sel(remedy=["baseline", *remedies])
+        return _runs().sel(remedy=["baseline", *remedies])
+
+    monkeypatch.setattr(rm, "difficulty_runs", lambda p, log=None, progress=True: calls.append("ranking") or
+                        _ranking())
+    monkeypatch.setattr(jobs, "run", fake_run)
+
+
+def test_bad_long_spec_fails_before_any_training(monkeypatch):
+    calls: list = []
+    _fake_jobs(monkeypatch, calls)
+    p = rm.Params(remedies=("mixup",), n_boot=20)
+    object.__setattr__(p, "long_remedies", ("mixup", "bogus"))  # past the constructor's check
+    with pytest.raises(ParamError, match="parameter 'long_remedies': unknown remedy 'bogus'; valid: baseline"):
+        rm._compute(p, progress=False)
+    assert calls == []  # nothing ranked, nothing trained
+
+
+def test_compute_trains_the_long_configs_and_logs_them(monkeypatch):
+    import dataclasses
+
+    from fairnotes.jobs import remedies as jobs
+    calls: list = []
+    _fake_jobs(monkeypatch, calls)
+    p = rm.Params(remedies=("mixup", "cutmix"), n_boot=20)
+    ds = rm._compute(p, progress=False)
+    base, long = rm.base_config(p), dataclasses.replace(rm.base_config(p), epochs=30)
+    assert calls == ["ranking", (base, ("mixup", "cutmix"), (0, 1, 2)), (long, ("mixup", "cutmix"), (0, 1, 2))]
+    want = {jobs.plan(b, s, seed).key() for b in (base, long) for s in ("baseline", "mixup", "cutmix")
+            for seed in (0, 1, 2)}
+    assert set(ds.attrs["jobs"]["train"]) == want and len(want) == 18
+    assert ds.attrs["long_epochs"] == 30 and ds["long_remedy"].values.tolist() == LONG_SPECS
+    calls.clear()
+    ds = rm._compute(dataclasses.replace(p, long_epochs=None), progress=False)
+    assert len(calls) == 2 and "long_remedy" not in ds.dims and len(ds.attrs["jobs"]["train"]) == 9
+
+
+def test_long_summary_matches_paired_deltas(long_ds, summary_ds):
+    from fairnotes import summary
+    oracle = summary.paired_deltas(_long_runs(), groups=HARD_EASY, n_boot=200, seed=0)
+    for v in oracle.data_vars:
+        np.testing.assert_array_equal(long_ds[f"long_{v}"].values, oracle[v].values, err_msg=v)
+        assert long_ds[f"long_{v}"].dims == tuple("long_remedy" if d == "remedy" else d for d in oracle[v].dims)
+    # and against sklearn, by hand
+    runs = _long_runs()
+    y = runs["target"].values
+    acc = {s: np.mean([recall_score(y, runs["prediction"].sel(remedy=s).values[i], average=None)
+                       for i in range(len(SEEDS))], axis=0) for s in LONG_SPECS}
+    for s in LONG_SPECS:
+        d = acc[s] - acc["baseline"]
+        np.testing.assert_allclose(long_ds["long_delta_accuracy"].sel(long_remedy=s).values, d)
+        assert math.isclose(float(long_ds["long_delta_group"].sel(long_remedy=s, group="hard")), d[[1, 4]].mean())
+        gap = np.ptp(acc[s]) - np.ptp(acc["baseline"])
+        assert math.isclose(float(long_ds["long_delta_gap"].sel(long_remedy=s)), gap, abs_tol=1e-12)
+    assert math.isclose(float(long_ds["long_gap"].sel(long_remedy="baseline")), np.ptp(acc["baseline"]))
+    assert math.isclose(float(long_ds["long_mean"].sel(long_remedy="baseline")), acc["baseline"].mean())
+    v = long_ds["long_verdict"]
+    assert v.dims == ("long_remedy", "label")
+    np.testing.assert_array_equal(v.values == "hurt", oracle["hurt_fdr"].values)
+    np.testing.assert_array_equal(v.values == "helped", oracle["helped_fdr"].values)
+    assert set(v.sel(long_remedy="mixup").values[[1, 4]]) == {"helped"}
+    assert v.sel(long_remedy="cutmix").values[4] == "hurt"
+    assert long_ds["long_kind"].values.tolist() == LONG_SPECS
+    assert math.isclose(float(long_ds["long_train_minutes"]), 9 * 450 / 60)
+    assert long_ds.attrs["long_epochs"] == 30 and long_ds.attrs["long_reference"] == "baseline"
+    assert long_ds.sizes["remedy"] == len(SPECS) and long_ds.sizes["group"] == 2
+    for name in summary_ds.data_vars:  # the short budget is untouched
+        xr.testing.assert_identical(long_ds[name], summary_ds[name])
+    view = rm.long_view(long_ds)
+    assert view["remedy"].values.tolist() == LONG_SPECS and view.attrs == {
+        "reference": "baseline", "epochs": 30, "n_seeds": 3, "n_test": K * PER_CLASS}
+    assert rm.long_view(summary_ds) is None
+
+
+def test_long_summary_refuses_other_labels():
+    with pytest.raises(ValueError, match="long runs' labels"):
+        rm.summarize(_runs(), _ranking(), n_boot=20, long_runs=_long_runs().isel(label=slice(0, 5)), long_epochs=30)
+    with pytest.raises(ValueError, match="long_epochs"):
+        rm.summarize(_runs(), _ranking(), n_boot=20, long_runs=_long_runs())
+
+
+def test_long_claims(long_ds, summary_ds):
+    c = rm.claims(long_ds)
+    ids = c["claim"].values.tolist()
+    assert ids[: rm.claims(summary_ds).sizes["claim"]] == rm.claims(summary_ds)["claim"].values.tolist()
+    assert ids[-2:] == ["cui.mixup_fairer:long", "cui.cutmix_fairer:long"]
+    for kind in ("mixup", "cutmix"):
+        long, short = c.sel(claim=f"cui.{kind}_fairer:long"), c.sel(claim=f"cui.{kind}_fairer")
+        assert str(long["rule"].values) == str(short["rule"].values)
+        assert str(long["statement"].values) == str(short["statement"].values)
+        assert "30 epochs" in str(long["measure"].values) and str(long["section"].values) == rm.SECTION_LONG
+        assert float(long["ours"]) == float(long_ds["long_delta_gap"].sel(long_remedy=kind))
+    # the synthetic long mixup narrows the gap clearly
+    assert str(c["verdict"].sel(claim="cui.mixup_fairer:long").values) == AGREES
+    # two specs of one kind at the long budget: each gets its own id and slug
+    two = long_ds.assign_coords(long_remedy=["baseline", "mixup", "mixup:alpha=1.0"],
+                                long_kind=("long_remedy", ["baseline", "mixup", "mixup"]))
+    rows = {slug: c.id for slug, c, _ in rm._claim_rows(two)}
+    assert rows["mixup_long"] == "cui.mixup_fairer:long:mixup"
+    assert rows["mixup_alpha_1_0_long"] == "cui.mixup_fairer:long:mixup:alpha=1.0"
+
+
+@pytest.mark.parametrize("kind", ["mixup", "cutmix"])
+@pytest.mark.parametrize("outcome,want", [("lower", AGREES), ("higher", DISAGREES), ("straddles", CANNOT_TELL)])
+def test_long_claim_verdicts(long_ds, kind, outcome, want):
+    ds = _set(long_ds, "long_delta_gap", *OUTCOMES[outcome], long_remedy=kind)
+    c = rm.claims(ds).sel(claim=f"cui.{kind}_fairer:long")
+    assert str(c["verdict"].values) == want
+    assert (float(c["ours"]), float(c["lower"]), float(c["upper"])) == OUTCOMES[outcome]
+    assert rm.glue_values(ds)[f"rm_v_{kind}_long"] == want
+
+
+def test_long_glue_values(long_ds, summary_ds):
+    g, no = rm.glue_values(long_ds), rm.glue_values(summary_ds)
+    assert set(g) == set(no)  # the same keys whether or not the long part ran
+    assert g["rm_long_epochs"] == 30 and math.isnan(no["rm_long_epochs"])
+    assert g["rm_n_claims"] == no["rm_n_claims"] + 2 == 13
+    for kind in ("mixup", "cutmix"):
+        v, lo, hi = (float(long_ds[f"long_delta_gap{b}"].sel(long_remedy=kind)) for b in ("", "_lower", "_upper"))
+        assert (g[f"rm_long_{kind}_dgap"], g[f"rm_long_{kind}_dgap_lo"], g[f"rm_long_{kind}_dgap_hi"]) == (v, lo, hi)
+        assert g[f"rm_long_{kind}_dworst"] == float(long_ds["long_delta_worst"].sel(long_remedy=kind))
+        assert g[f"rm_long_{kind}_dhard"] == float(long_ds["long_delta_group"].sel(long_remedy=kind, group="hard"))
+        assert g[f"rm_long_{kind}_n_hurt"] == int(long_ds["long_hurt_fdr"].sel(long_remedy=kind).sum())
+        assert g[f"rm_long_{kind}_n_helped"] == int(long_ds["long_helped_fdr"].sel(long_remedy=kind).sum())
+        assert g[f"rm_{kind}_n_hurt"] == int(long_ds["hurt_fdr"].sel(remedy=kind).sum())
+        assert g[f"rm_v_{kind}_long"] in (AGREES, DISAGREES, CANNOT_TELL)
+        assert math.isclose(g[f"rm_c_{kind}_long"], v)
+        assert no[f"rm_v_{kind}_long"] == rm.NOT_TESTED_LONG
+        for key in (f"rm_long_{kind}_dgap", f"rm_long_{kind}_dgap_lo", f"rm_long_{kind}_n_hurt",
+                    f"rm_long_{kind}_n_helped", f"rm_c_{kind}_long"):
+            assert math.isnan(no[key]), key
+        assert no[f"rm_long_{kind}_hurt_classes"] == "–"
+    assert g["rm_long_mixup_helped_classes"].startswith("bee, eel")  # hardest first
+    assert g["rm_long_cutmix_hurt_classes"].startswith("eel")
+    assert g["rm_long_baseline_gap"] == float(long_ds["long_gap"].sel(long_remedy="baseline"))
+    assert "30 epochs instead of 4" in g["rm_long_note"] and "not above epochs" in no["rm_long_note"]
+    assert g["rm_long_n_runs"] == 9 and no["rm_long_n_runs"] == 0
+    # a long part without cutmix: its keys are "not tested (remedy not in this run)"
+    only = long_ds.sel(long_remedy=["baseline", "mixup"])
+    assert rm.glue_values(only)["rm_v_cutmix_long"] == rm.NOT_TESTED
+    assert math.isnan(rm.glue_values(only)["rm_long_cutmix_dgap"])
+
+
+def test_long_tables_and_chart(long_ds, summary_ds):
+    t = rm.tables(long_ds)
+    long = t["long"]
+    assert list(long.index) == LONG_SPECS
+    assert list(long.columns.get_level_values(0).unique()) == ["4 epochs", "30 epochs"]
+    assert long.loc["mixup", ("30 epochs", "Δ gap [95% CI]")] == rm._fmt(
+        *(float(long_ds[f"long_delta_gap{b}"].sel(long_remedy="mixup")) for b in ("", "_lower", "_upper")),
+        signed=True)
+    assert long.loc["mixup", ("4 epochs", "gap")] == f"{float(long_ds['gap'].sel(remedy='mixup')):.3f}"
+    assert long.loc["baseline", ("30 epochs", "Δ gap [95% CI]")] == "–"
+    assert long.loc["cutmix", ("30 epochs", "classes hurt")] == int(long_ds["long_hurt_fdr"].sel(
+        long_remedy="cutmix").sum())
+    cls = t["long_classes"]
+    assert list(dict.fromkeys(cls["remedy"])) == ["mixup, 4 epochs", "mixup, 30 epochs", "cutmix, 4 epochs",
+                                                  "cutmix, 30 epochs"]
+    m = cls[cls["remedy"] == "mixup, 30 epochs"]
+    assert m["class"].tolist() == ["bee", "eel", "cat", "dog", "ant", "fox"]
+    hardest_first = [1, 4, 2, 3, 0, 5]
+    np.testing.assert_allclose(m["Δ accuracy"], long_ds["long_delta_accuracy"].sel(long_remedy="mixup")[hardest_first])
+    np.testing.assert_allclose(m["baseline accuracy"], long_ds["long_accuracy"].sel(long_remedy="baseline")[
+        hardest_first])
+    assert rm.class_forest(cls, columns=2).to_dict()["spec"]["layer"]
+    none = rm.tables(summary_ds)
+    assert none["long"].empty and none["long_classes"].empty
+    assert "Nothing to draw" in rm.class_forest(none["long_classes"]).data
+    assert "Long budget: the baseline, mixup and cutmix again at 30 epochs, 9 more runs" in rm.profile_text(long_ds)
+    assert "Long budget" not in rm.profile_text(summary_ds)
+
+
+def test_long_result_saves_and_loads(long_ds, tmp_path):
+    from fairnotes import results
+    back = results.load(results.save(long_ds, tmp_path / "a.nc"))
+    assert back["long_verdict"].values.tolist() == long_ds["long_verdict"].values.tolist()
+    assert back.attrs["long_epochs"] == 30
+    assert rm.glue_values(back)["rm_v_mixup_long"] == rm.glue_values(long_ds)["rm_v_mixup_long"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # claims
 
 
@@ -359,10 +612,12 @@ def test_two_specs_of_one_remedy_get_their_own_ids(summary_ds):
 # glue, tables, chart
 
 
-def test_glue_values_cover_the_notebook(summary_ds):
+def test_glue_values_cover_the_notebook(summary_ds, long_ds):
     g = rm.glue_values(summary_ds)
     used = set(re.findall(r"\{glue:text\}`([A-Za-z0-9_]+)", (ROOT / "book" / "remedies.md").read_text()))
     assert used and not used - set(g), sorted(used - set(g))
+    assert not used - set(rm.glue_values(long_ds))
+    assert {"rm_long_epochs", "rm_v_mixup_long", "rm_v_cutmix_long", "rm_long_mixup_dgap"} <= used
     assert g["rm_n_remedies"] == len(SPECS) - 2  # neither the baseline nor the control
     assert g["rm_v_simclr_vs_probe"] in (AGREES, DISAGREES, CANNOT_TELL)
     assert math.isclose(g["rm_c_simclr_vs_probe"], float(summary_ds["delta_gap_vs_probe"].sel(

@@ -90,23 +90,33 @@ def _etf_run(seed: int) -> xr.Dataset:
 
 PRETRAINED = {h: HEADS[h] for h in ("linear", "crt", "knn(k=3)", "ncm")}
 LT_NORMS = np.array([2.0, 1.5, 1.6, 1.1, 0.8])
+# the well-trained backbone (one seed, trained on every image: τ not chosen): its own classifier differs from the
+# briefly trained one; the linear probe equals it (Δgap 0), kNN keeps 0.90 - 0.55 against 0.95 - 0.55
+WT = "toy / cnn, all images, 20 epochs"
+WT_CLASSIFIER = np.array([0.95, 0.90, 0.80, 0.70, 0.55])
+WT_HEADS = HEADS | {"classifier": ("classifier", math.nan, WT_CLASSIFIER),
+                    "linear": ("linear", math.nan, WT_CLASSIFIER)}
 
 
-def _settings(etf: bool = True) -> dict[str, xr.Dataset]:
+def _settings(etf: bool = True, well: bool = True) -> dict[str, xr.Dataset]:
     seeds = [0, 1, 2]
     trained = chapter.stack_heads([_heads_result(s) for s in seeds], seeds,
                                   etf=[_etf_run(s) for s in seeds] if etf else None, dataset="toy", backbone="cnn")
     pre = chapter.stack_heads([_heads_result(0, heads=PRETRAINED, norms=None)], [0], dataset="toy",
                               backbone="lite0", pretrained=True)
-    return {"toy / cnn": trained, "toy / lite0 (pretrained, frozen)": pre}
+    out = {"toy / cnn": trained, "toy / lite0 (pretrained, frozen)": pre}
+    if well:
+        out[WT] = chapter.stack_heads([_heads_result(0, heads=WT_HEADS, n_val=0)], [0], dataset="toy",
+                                      backbone="cnn, all images, 20 epochs")
+    return out
 
 
-def _summarize(etf: bool = True, **kw) -> xr.Dataset:
-    settings = _settings(etf)
+def _summarize(etf: bool = True, well: bool = True, **kw) -> xr.Dataset:
+    settings = _settings(etf, well)
     lt = _heads_result(0, norms=LT_NORMS, n_train=int(data.long_tail_counts(100, 10.0, K).sum()))
     return chapter.summarize(settings, main="toy / cnn", taus=(0.0, 1.0, 2.0), n_boot=200, long_tail=lt,
                              long_tail_balanced=settings["toy / cnn"], long_tail_n_max=100, long_tail_ratio=10.0,
-                             **kw)
+                             well_trained=WT if well else None, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -309,6 +319,9 @@ CASES = {
     "cui.retrain_keeps_gap": ("delta_gap", MAIN | {"head": "linear"},
                               {AGREES: (0.0, -0.01, 0.01), DISAGREES: (-0.1, -0.15, -0.06),
                                CANNOT_TELL: (-0.05, -0.1, 0.0)}),
+    chapter.WELL_TRAINED_ID: ("delta_gap", {"setting": WT, "head": "linear"},
+                              {AGREES: (0.02, -0.03, 0.04), DISAGREES: (-0.2, -0.25, -0.12),
+                               CANNOT_TELL: (-0.03, -0.08, 0.02)}),
     "cui.heads_agree": ("kendall_w", MAIN, {AGREES: (0.9, 0.8, 0.95), DISAGREES: (0.5, 0.4, 0.6),
                                             CANNOT_TELL: (0.7, 0.6, 0.8)}),
     "cui.norms_do_not_explain": ("rho_norm_accuracy", MAIN, {AGREES: (0.1, -0.3, 0.4), DISAGREES: (0.9, 0.6, 0.97),
@@ -336,6 +349,23 @@ def test_claims_on_the_synthetic_data(ds):
     # the linear probe equals the classifier here: Δgap = 0 with a zero-width paired interval
     assert str(found["verdict"].sel(claim="cui.retrain_keeps_gap").values) == AGREES
     assert (found["chapter"].values == "representation").all()
+    # the well-trained backbone: the same paper claim and rule, its own id, its own classifier as reference
+    wt = found.sel(claim=chapter.WELL_TRAINED_ID)
+    assert str(wt["verdict"].values) == AGREES and float(wt["ours"]) == 0.0
+    same = found.sel(claim="cui.retrain_keeps_gap")
+    assert str(wt["statement"].values) == str(same["statement"].values)
+    assert str(wt["paper"].values) == str(same["paper"].values)
+    acc = (WT_CLASSIFIER * PER_CLASS).sum() / (K * PER_CLASS)
+    assert str(wt["measure"].values) == (f"Δgap, linear probe − classifier (well-trained backbone {WT}; overall "
+                                         f"accuracy {acc:.3f}; 1 seed, paired)")
+    assert str(wt["section"].values) == "A well-trained backbone"
+    assert "one seed: the interval covers the test images only" in str(wt["note"].values)
+
+
+def test_without_the_well_trained_backbone_there_is_no_such_claim():
+    found = chapter.claims(_summarize(well=False))
+    assert chapter.WELL_TRAINED_ID not in list(found["claim"].values)
+    assert list(found["claim"].values) == [c for c in CASES if c != chapter.WELL_TRAINED_ID]
 
 
 def test_without_etf_there_is_no_etf_claim():
@@ -354,7 +384,7 @@ def test_glue_values_cover_the_notebook(ds):
     g = chapter.glue_values(ds)
     assert used and used <= set(g), sorted(used - set(g))
     for cid in chapter.claims(ds)["claim"].values:
-        assert f"verdict_{str(cid).replace('.', '_')}" in g
+        assert "verdict_" + re.sub(r"[^A-Za-z0-9]", "_", str(cid)) in g
     # smallest gap among distinct heads: 0.90 - 0.55 on seed 0, the seeds' mean alike; the candidate τ = 2 has a
     # smaller gap on the test set, but it is not a head the chapter chose
     assert g["rep_min_head"] == "knn(k=3)"
@@ -365,7 +395,11 @@ def test_glue_values_cover_the_notebook(ds):
     assert g["w_tau_head"] == "tau_norm(selected)"
     assert g["w_tau_text"] == ("τ = 1, 1, 1 (seeds 0, 1, 2), chosen by balanced accuracy on 20 held-out training "
                                "images per class")
-    assert g["selection_text"] == "toy / cnn: " + g["w_tau_text"] and g["no_selection_text"] == "none"
+    # the well-trained run left no image out: its τ is not chosen, and the chapter says so
+    assert g["selection_text"] == "; ".join([
+        "toy / cnn: " + g["w_tau_text"], f"{WT}: τ = 1 (seed 0): Kang et al.'s default, not chosen, because the "
+        "run trained on every image of the toy training split"])
+    assert g["no_selection_text"] == WT
     # the share of the classifier's gap each head removes
     for key, head in (("knn", "knn(k=3)"), ("etf", chapter.ETF_HEAD)):
         gap, ref = np.ptp(_oracle_acc(head)), np.ptp(_oracle_acc("classifier"))
@@ -465,6 +499,153 @@ def test_compute_builds_the_notebooks_job_configs(monkeypatch):
     assert int(out["n_train_long_tail"]) == int(data.long_tail_counts(1000, 5.0, K).sum())
     assert lt.key() in out.attrs["jobs"]["train"]
     assert len(out.attrs["jobs"]["probe.heads"]) == 4
+    # the prevalence chapter's laptop full-data model trains on fashion-mnist, not digits: no well-trained setting
+    assert out.attrs["well_trained_setting"] == "" and "not on digits" in out.attrs["well_trained_missing"]
     # the logged heads keys are those of the heads asked for, validation split included
     assert probe.HeadsConfig(source=lt, knn_k=[3], taus=[0.0, 1.0], seed=0, val_per_class=20).key() in \
         out.attrs["jobs"]["probe.heads"]
+
+
+# ------------------------------------------------------------------------------------------ the well-trained backbone
+
+
+def test_the_well_trained_backbone_is_one_more_setting(ds):
+    """Summarised like the others (paired against its own classifier), never the main setting, and kept out of the
+    agreement table and of the smallest W over settings."""
+    assert list(ds["setting"].values) == ["toy / cnn", "toy / lite0 (pretrained, frozen)", WT]
+    assert ds.attrs["main_setting"] == "toy / cnn" and ds.attrs["well_trained_setting"] == WT
+    assert ds["well_trained"].values.tolist() == [False, False, True]
+    s = ds.sel(setting=WT)
+    assert str(s["reference"].values) == "classifier" and int(s["n_seeds"]) == 1
+    assert int(s["val_min_per_class"]) == 0  # trained on every image: τ = 1, not chosen
+    assert not bool(s["present"].sel(head=chapter.ETF_HEAD))
+    ref = recall_score(*_predict(WT_CLASSIFIER), average=None)
+    knn = recall_score(*_predict(HEADS["knn(k=3)"][2]), average=None)
+    assert np.isclose(float(s["gap"].sel(head="classifier")), np.ptp(ref))
+    assert np.isclose(float(s["overall_accuracy"].sel(head="classifier")), ref.mean())
+    assert np.isclose(float(s["delta_gap"].sel(head="knn(k=3)")), np.ptp(knn) - np.ptp(ref))
+    assert float(s["delta_gap_lower"].sel(head="knn(k=3)")) <= float(s["delta_gap"].sel(head="knn(k=3)")) <= \
+        float(s["delta_gap_upper"].sel(head="knn(k=3)"))
+    # the rest of the chapter reads as it did without it
+    plain = _summarize(well=False)
+    g, g0 = chapter.glue_values(ds), chapter.glue_values(plain)
+    for key in ("rep_main", "rep_classifier_gap", "d_linear", "d_knn", "w_main", "w_main_lo", "agree_w_min",
+                "agree_w_lo_min", "rho_bal", "rho_lt_freq", "lt_tau_acc", "verdict_cui_heads_agree"):
+        assert g[key] == g0[key], key
+    assert g["agree_w_min"] == float(plain["kendall_w"].min())
+    t, t0 = chapter.tables(ds), chapter.tables(plain)
+    assert t["agreement"].equals(t0["agreement"])
+    assert list(chapter.head_tables(ds)) == list(chapter.head_tables(plain))
+    assert list(chapter.head_tables(ds, well_trained=True)) == [WT]
+    assert "Δgap vs classifier [paired 95% CI]" in t["well_trained"].columns
+    assert "well_trained" not in t0
+    with pytest.raises(ValueError, match="well-trained setting"):
+        chapter.summarize(_settings(), main="toy / cnn", well_trained="toy / cnn")
+
+
+def test_well_trained_glue_both_ways(ds, tmp_path):
+    text = (ROOT / "book" / "representation.md").read_text()
+    used = set(re.findall(r"\{glue:text\}`([A-Za-z0-9_]+)", text))
+    assert {k for k in used if k.startswith("wt_")} >= {"wt_text", "wt_classifier_acc_text", "wt_classifier_gap_text",
+                                                        "wt_d_linear_text", "wt_d_knn_text", "wt_verdict"}
+    g = chapter.glue_values(ds)
+    ref = recall_score(*_predict(WT_CLASSIFIER), average=None)
+    knn = recall_score(*_predict(HEADS["knn(k=3)"][2]), average=None)
+    assert g["wt_present"] == 1 and g["wt_setting"] == WT and g["wt_n_seeds"] == 1
+    assert np.isclose(g["wt_classifier_acc"], ref.mean()) and g["wt_classifier_acc_text"] == f"{ref.mean():.3f}"
+    assert np.isclose(g["wt_classifier_gap"], np.ptp(ref))
+    assert g["wt_classifier_gap_lo"] <= g["wt_classifier_gap"] <= g["wt_classifier_gap_hi"]
+    assert g["wt_classifier_gap_text"] == f"{np.ptp(ref):.3f} [{g['wt_classifier_gap_lo']:.3f}, " \
+                                          f"{g['wt_classifier_gap_hi']:.3f}]"
+    assert g["wt_d_linear"] == g["wt_d_linear_lo"] == g["wt_d_linear_hi"] == 0.0
+    assert np.isclose(g["wt_d_knn"], np.ptp(knn) - np.ptp(ref))
+    assert g["wt_verdict"] == AGREES == g["verdict_cui_retrain_keeps_gap_well_trained"]
+    assert g["wt_tau_text"].startswith("τ = 1 (seed 0): Kang et al.'s default, not chosen")
+    assert g["wt_text"].startswith(WT) and WT in g["profile_text"]
+    # not run: every key the prose reads is still there, as NaN, "–" or "not run"
+    off = _summarize(well=False)
+    off.attrs["well_trained_missing"] = "not asked for (`well_trained = False`)"
+    g0 = chapter.glue_values(off)
+    assert used <= set(g0), sorted(used - set(g0))
+    assert {k for k in g if k.startswith("wt_")} == {k for k in g0 if k.startswith("wt_")}
+    assert g0["wt_present"] == 0 and g0["wt_verdict"] == "not run" and g0["wt_setting"] == "not run"
+    assert g0["wt_text"] == "not run in this profile: not asked for (`well_trained = False`)"
+    assert all(math.isnan(g0[k]) for k in ("wt_classifier_acc", "wt_classifier_gap", "wt_d_linear", "wt_d_knn"))
+    assert g0["wt_d_linear_text"] == g0["wt_classifier_gap_text"] == g0["wt_classifier_acc_text"] == "–"
+    assert "verdict_cui_retrain_keeps_gap_well_trained" not in g0
+    # saved and reloaded, the same
+    back = results.load(results.save(ds, tmp_path / "wt.nc"))
+    assert chapter.glue_values(back) == g
+
+
+def test_well_trained_configs_are_prevalences_laptop_full_data_runs():
+    """The laptop run is cached under exactly these keys: the configs must be the prevalence chapter's own."""
+    from dataclasses import replace
+
+    from fairnotes import runner
+    from fairnotes.analysis import prevalence
+    from fairnotes.jobs import train
+    p = chapter.Params()
+    assert p.well_trained is True
+    spec, cfgs, why = chapter.well_trained_configs(p)
+    pp = prevalence.Params.from_mapping({**runner.profile_parameters("prevalence", "laptop"), "profile": "laptop"})
+    want = prevalence.full_data_configs(pp)
+    assert spec == "cnn" and why == "" and len(cfgs) == 1
+    assert [c.key() for c in cfgs] == [c.key() for c in want] and cfgs == want
+    # written out: cnn on all 60,000 Fashion-MNIST images, 20 epochs, seed 0, the prevalence chapter's optimiser
+    own = train.TrainConfig(dataset="fashion-mnist", model="cnn", epochs=20, batch_size=128, optimizer="adamw",
+                            lr=0.002, weight_decay=0.05, augment="crop", train_per_class=None, pretrained=False,
+                            profile="laptop", seed=0)
+    assert cfgs[0].key() == own.key() and replace(cfgs[0], progress=None) == replace(own, progress=None)
+    assert chapter._well_trained_backbone(spec, cfgs[0]) == "cnn, all images, 20 epochs"
+    # why not
+    assert chapter.well_trained_configs(replace(p, well_trained=False)) == \
+        (None, [], "not asked for (`well_trained = False`)")
+    spec, cfgs, why = chapter.well_trained_configs(replace(p, datasets=("mnist-5k",)))
+    assert cfgs == [] and why == ("the prevalence chapter's laptop profile trains its full-data model on "
+                                  "fashion-mnist, not on mnist-5k")
+
+
+def test_compute_reads_the_full_data_run_through_the_job_cache(monkeypatch):
+    """Tiny profile: the prevalence chapter's tiny full-data run (its sweep's own) gets the heads, logged, τ = 1."""
+    from fairnotes import runner
+    from fairnotes.analysis import prevalence
+    from fairnotes.jobs import probe
+    asked = []
+
+    def on_run(cfg, *, knn_k, taus, seed, val_per_class):
+        asked.append((cfg.key(), seed, val_per_class))
+        return _heads_result(seed % 3, norms=LT_NORMS if cfg.train_imbalance else NORMS,
+                             n_train=1437 if cfg.train_per_class is None else 500,
+                             n_val=0 if cfg.train_per_class is None else VAL_PER_CLASS)
+
+    monkeypatch.setattr(probe, "on_run", on_run)
+    monkeypatch.setattr(probe, "on_pretrained", lambda *a, **k: _heads_result(0, heads=PRETRAINED, norms=None))
+    monkeypatch.setattr(results, "cached", lambda job, cfg: _etf_run(cfg.seed % 3))
+    p = chapter.Params.from_mapping({**runner.profile_parameters("representation", "tiny"), "profile": "tiny",
+                                     "n_boot": 20})
+    assert p.well_trained
+    pp = prevalence.Params.from_mapping({**runner.profile_parameters("prevalence", "tiny"), "profile": "tiny"})
+    want = prevalence.full_data_configs(pp)
+    assert want and want[0].dataset == p.datasets[0] == "digits" and want[0].train_per_class is None
+    out = chapter._compute(p)
+    name = f"digits / {prevalence.full_data_spec(pp)}, all images, {pp.full_data_epochs} epoch" + \
+        ("" if pp.full_data_epochs == 1 else "s")
+    assert out.attrs["well_trained_setting"] == name and name in list(out["setting"].values)
+    assert out.attrs["main_setting"] == "digits / cnn:width=8"
+    assert [(c.key(), c.seed, p.val_per_class) for c in want] == [a for a in asked if a[0] in {c.key() for c in want}]
+    assert {c.key() for c in want} <= set(out.attrs["jobs"]["train"])
+    assert out.attrs["well_trained_n_train"] == 1437 and out.attrs["well_trained_missing"] == ""
+    g = chapter.glue_values(out)
+    assert g["wt_present"] == 1 and g["wt_verdict"] in (AGREES, DISAGREES, CANNOT_TELL)
+    assert name in g["no_selection_text"]
+    # switched off: nothing of it is asked for
+    asked.clear()
+    off = chapter._compute(replace_params(p, well_trained=False))
+    assert not {c.key() for c in want} & {a[0] for a in asked}
+    assert off.attrs["well_trained_setting"] == "" and chapter.glue_values(off)["wt_verdict"] == "not run"
+
+
+def replace_params(p, **kw):
+    from dataclasses import replace
+    return replace(p, **kw)

@@ -81,3 +81,42 @@ def test_percentile_bootstrap_of_the_gap_undercovers_where_the_engine_does_not()
         lo, hi = two_source_interval(g(obs[0]), g(by_img[:, 0]), g(by_seed[:, 0]), n_seeds=1)
         eng += lo <= truth <= hi
     assert pct / n_sim < 0.88 and eng / n_sim >= 0.9
+
+
+def test_rerun_half_width_is_the_prediction_interval_of_a_new_seed_mean():
+    """Seed means only: half-width = t_{S-1} · sd · √(2/S), the prediction interval for another S-seed mean."""
+    from scipy import stats
+
+    from fairnotes.metrics._resample import rerun_half_width
+    rng = np.random.default_rng(2)
+    vals = np.array([0.71, 0.75, 0.80, 0.74])
+    by_seeds = vals[rng.integers(0, 4, size=(40000, 4))].mean(axis=1)
+    half = rerun_half_width(by_seeds, n_seeds=4)
+    assert half == pytest.approx(stats.t.ppf(0.975, 3) * vals.std(ddof=1) * np.sqrt(2 / 4), rel=0.03)
+    assert np.isnan(rerun_half_width(by_seeds, n_seeds=1))
+
+
+def test_a_rerun_lands_within_the_rerun_band(n_seeds=3):
+    """Two runs share the test images (and which images are hard) but draw their seeds' per-class accuracy
+    afresh, as training on another CPU does: the second run's gap / std / worst-3 mean / mean lie within the
+    first's band in ~95 % of 150 draws (0.88–0.995 allowed)."""
+    from fairnotes.metrics._resample import stat_rerun
+    rng = np.random.default_rng(11)
+    y = np.repeat(np.arange(P_TRUE.size), 200)
+    stats_ = ("gap", "std", "worst_k_mean", "mean")
+    inside = {s: 0 for s in stats_}
+    n_sim = 150
+    for i in range(n_sim):
+        u = rng.random(y.size)  # the same test images in both runs
+        runs = []
+        for _ in range(2):
+            p_seed = P_TRUE[None] + rng.normal(0, 0.03, size=(n_seeds, P_TRUE.size))
+            runs.append((u[None] < p_seed[:, y])[None])
+        obs_a, _, by_seed_a = replicate_accuracy(y, runs[0], n_boot=200, seed=i)
+        obs_b = replicate_accuracy(y, runs[1], n_boot=2, seed=i)[0]
+        band = stat_rerun(by_seed_a[:, 0], n_seeds=n_seeds, worst_fraction=0.3)
+        a, b = (disparity_stats(o, 0.3)[0] for o in (obs_a, obs_b))
+        for s in stats_:
+            inside[s] += bool(abs(b[s][0] - a[s][0]) <= float(band[s]))
+    for s, c in inside.items():
+        assert 0.88 <= c / n_sim <= 0.995, (s, c / n_sim)
