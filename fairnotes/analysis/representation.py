@@ -696,7 +696,7 @@ def _well_glue(ds: xr.Dataset, found: xr.Dataset) -> dict[str, Any]:
     acc = float(cls["overall_accuracy"]) if cls is not None else math.nan
     gap = tuple(float(cls[v]) for v in ("gap", "gap_lower", "gap_upper")) if cls is not None else (math.nan,) * 3
     n_train, seeds = int(a.get("well_trained_n_train", -1)), str(a.get("well_trained_seeds", ""))
-    what = "".join([f", {n_train} training images" if n_train > 0 else "",
+    what = "".join([f", {n_train:,} training images" if n_train > 0 else "",
                     f", seed{'s' if nw > 1 else ''} {seeds}" if seeds else ""])
     out |= {"wt_setting": name, "wt_n_seeds": nw,
             "wt_text": f"{name} (the prevalence chapter's full-data run{what}, read from the job cache)",
