@@ -31,7 +31,7 @@ from ._common import glue_all, paper_claim, per_dataset, rerun_band, seed_interv
 from ._params import ChapterParams, ParamError
 from ._store import cached_analysis, code_hash, save_chapter
 
-__all__ = ["CHAPTERS", "params_class", "check_params", "module", "ChapterParams", "ParamError", "Claim", "Rule",
+__all__ = ["CHAPTERS", "params_class", "profile_params", "check_params", "module", "ChapterParams", "ParamError", "Claim", "Rule",
            "above", "below", "near", "significant", "claims_dataset", "verdict_counts", "AGREES", "DISAGREES",
            "CANNOT_TELL", "VERDICTS", "cached_analysis", "code_hash", "save_chapter", "glue_all", "paper_claim",
            "per_dataset", "seed_interval", "rerun_band", "spearman_ci", "short_name"]
@@ -50,6 +50,16 @@ def module(chapter: str):
 def params_class(chapter: str) -> type[ChapterParams] | None:
     mod = module(chapter)
     return None if mod is None else mod.Params
+
+
+def profile_params(chapter: str, profile: str) -> ChapterParams:
+    """``chapter``'s parameters in ``profile`` (its notebook defaults with ``book/profiles.yaml`` on top), checked:
+    how one chapter reads another's runs through the job cache, and how the data chapter lists them."""
+    from .. import runner
+    cls = params_class(chapter)
+    if cls is None:
+        raise ValueError(f"chapter {chapter!r} has no analysis module; chapters with one: {', '.join(CHAPTERS)}")
+    return cls.from_mapping({**runner.profile_parameters(chapter, profile), "profile": profile})
 
 
 def check_params(chapter: str, values: Mapping[str, Any]) -> dict[str, Any]:

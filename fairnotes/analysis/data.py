@@ -29,9 +29,8 @@ NONE = "–"
 
 
 def _params(chapter: str, profile: str) -> Any:
-    from .. import runner
-    from . import params_class
-    return params_class(chapter).from_mapping({**runner.profile_parameters(chapter, profile), "profile": profile})
+    from . import profile_params
+    return profile_params(chapter, profile)
 
 
 def _per_class(n: Any) -> str:

@@ -167,13 +167,12 @@ def difficulty_runs(p: Params, *, log: JobLog | None = None, progress: bool = Tr
     Read through the job cache; runs that are not cached are trained. Raises ``ValueError`` when
     that chapter has no other architecture to rank with.
     """
-    from .. import runner
+    from . import prevalence, profile_params
     from ..jobs import sweep
-    from . import prevalence
     if p.difficulty_chapter not in DIFFICULTY_CHAPTERS:
         raise ParamError(f"parameter 'difficulty_chapter' must be one of {', '.join(map(repr, DIFFICULTY_CHAPTERS))}"
                          f"; got {p.difficulty_chapter!r}")
-    pp = prevalence.Params.from_mapping({**runner.profile_parameters("prevalence", p.profile), "profile": p.profile})
+    pp = profile_params("prevalence", p.profile)
     base = prevalence.base_config(pp, p.dataset)
     own = sweep.parse_model(p.model)
     others = [m for m in prevalence.architectures(pp, p.dataset) if sweep.parse_model(m) != own]

@@ -111,11 +111,10 @@ def well_trained_configs(p: Params) -> tuple[str | None, list, str]:
     saying why, when ``well_trained`` is off, that chapter trains no full-data model, or trains it on
     another data set than this chapter's first.
     """
-    from .. import runner
-    from . import prevalence
+    from . import prevalence, profile_params
     if not p.well_trained:
         return None, [], "not asked for (`well_trained = False`)"
-    pp = prevalence.Params.from_mapping({**runner.profile_parameters("prevalence", p.profile), "profile": p.profile})
+    pp = profile_params("prevalence", p.profile)
     spec = prevalence.full_data_spec(pp)
     if spec is None:
         return None, [], f"the prevalence chapter's {p.profile} profile trains no full-data model"

@@ -63,3 +63,11 @@ def test_short_name():
     assert short_name("cnn:width=16") == "cnn (width=16)"
     long = short_name("vit:embed_dim=64,depth=4,num_heads=2,patch_size=4")
     assert len(long) <= 24 and long.startswith("vit (embed_dim=64")
+
+
+def test_profile_params_reads_the_profile_and_names_the_chapters_with_parameters():
+    from fairnotes import analysis, runner
+    p = analysis.profile_params("prevalence", "tiny")
+    assert p.profile == "tiny" and list(p.datasets) == runner.profile_parameters("prevalence", "tiny")["datasets"]
+    with pytest.raises(ValueError, match="prevalence, representation"):
+        analysis.profile_params("data", "laptop")
