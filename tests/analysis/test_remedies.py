@@ -26,6 +26,12 @@ RANKING = np.array([0.9, 0.3, 0.6, 0.8, 0.3, 0.95])
 RANK = [4, 0, 2, 3, 1, 5]
 
 
+def _draw(rng, target, skills):
+    """Predictions (entry × seed × sample): each image right with its entry's per-class skill, else a wrong class."""
+    return [[np.where(rng.random(target.size) < np.clip(sk, 0, 1)[target], target,
+                      (target + 1 + rng.integers(0, K - 1, target.size)) % K) for _ in SEEDS] for sk in skills]
+
+
 def _runs(seed: int = 0) -> xr.Dataset:
     """remedy × seed × sample predictions: each remedy has its own per-class skill."""
     rng = np.random.default_rng(seed)
@@ -36,13 +42,7 @@ def _runs(seed: int = 0) -> xr.Dataset:
     skill["reweight"] = base + np.array([-0.3, 0.3, 0.0, 0.0, 0.3, -0.3])  # lifts hard, costs easy
     skill["simclr-probe:epochs=8"] = base + np.array([0.0, 0.2, 0.0, 0.0, 0.2, 0.0])
     skill["baseline-probe"] = base + np.array([-0.1, 0.3, 0.0, 0.0, 0.3, 0.0])  # the control: a probe's own change
-    preds = []
-    for s in SPECS:
-        per_seed = []
-        for _ in SEEDS:
-            right = rng.random(target.size) < np.clip(skill[s], 0, 1)[target]
-            per_seed.append(np.where(right, target, (target + 1 + rng.integers(0, K - 1, target.size)) % K))
-        preds.append(per_seed)
+    preds = _draw(rng, target, [skill[s] for s in SPECS])
     pre = np.zeros((len(SPECS), len(SEEDS)))
     for s in ("simclr-finetune:epochs=8", "simclr-probe:epochs=8"):  # one shared pre-training per seed
         pre[SPECS.index(s)] = [120.0, 121.0, 122.0]
@@ -67,13 +67,7 @@ def _long_runs(seed: int = 1) -> xr.Dataset:
     """The long budget's remedy × seed × sample predictions (the long baseline first)."""
     rng = np.random.default_rng(seed)
     target = np.repeat(np.arange(K), PER_CLASS)
-    preds = []
-    for s in LONG_SPECS:
-        per_seed = []
-        for _ in SEEDS:
-            right = rng.random(target.size) < np.clip(LONG_SKILL[s], 0, 1)[target]
-            per_seed.append(np.where(right, target, (target + 1 + rng.integers(0, K - 1, target.size)) % K))
-        preds.append(per_seed)
+    preds = _draw(rng, target, [LONG_SKILL[s] for s in LONG_SPECS])
     return xr.Dataset(
         {"prediction": (("remedy", "seed", "sample"), np.array(preds, dtype=np.int16)),
          "target": ("sample", target.astype(np.int16)),
