@@ -67,15 +67,19 @@ def _two_source_t(observed: np.ndarray, by_images: np.ndarray, by_seeds: np.ndar
     """The t-construction behind :func:`two_source_interval` and :func:`two_source_p_value`:
     ``(centre, se, df)`` — the bias-corrected centre, its standard error over both sources, and the
     Welch–Satterthwaite degrees of freedom (``inf`` when the seed part is 0)."""
+    import warnings
+
     observed = np.asarray(observed, dtype=float)
-    v_img = np.nanvar(by_images, axis=0, ddof=1)
-    if image_var_floor is not None:
-        v_img = np.maximum(v_img, image_var_floor)
-    v_seed = np.nanvar(by_seeds, axis=0, ddof=1) * n_seeds / (n_seeds - 1) if n_seeds > 1 else 0.0 * v_img
-    total = v_img + v_seed
-    with np.errstate(divide="ignore", invalid="ignore"):
-        df = np.where(v_seed > 0, total ** 2 / (v_seed ** 2 / max(n_seeds - 1, 1)), np.inf)
-    centre = 2 * observed - np.nanmean(by_images, axis=0)
+    with warnings.catch_warnings():  # a statistic undefined in every replicate (cv at zero accuracy) stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        v_img = np.nanvar(by_images, axis=0, ddof=1)
+        if image_var_floor is not None:
+            v_img = np.maximum(v_img, image_var_floor)
+        v_seed = np.nanvar(by_seeds, axis=0, ddof=1) * n_seeds / (n_seeds - 1) if n_seeds > 1 else 0.0 * v_img
+        total = v_img + v_seed
+        with np.errstate(divide="ignore", invalid="ignore"):
+            df = np.where(v_seed > 0, total ** 2 / (v_seed ** 2 / max(n_seeds - 1, 1)), np.inf)
+        centre = 2 * observed - np.nanmean(by_images, axis=0)
     return centre, np.sqrt(total), np.maximum(df, 1)
 
 

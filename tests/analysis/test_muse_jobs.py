@@ -1,0 +1,195 @@
+"""The laptop data path of the MuSE chapter on tiny synthetic emoji and the tiniest LiT settings (offline)."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fairnotes.analysis import _muse_jobs as mj
+from fairnotes.data import ImageSet
+
+STYLES = ("google", "twitter", "openmoji", "fluent")
+SHAPES = ["red square", "green bar", "blue dot", "black cross", "yellow ring", "purple frame"]
+TONES = {"1-2": "light", "3": "medium-light", "4": "medium", "5": "medium-dark", "6": "dark"}
+COLOUR = np.array([[220, 30, 30], [30, 200, 30], [30, 30, 220], [10, 10, 10], [230, 220, 20], [150, 30, 160]])
+
+
+def _draw(shape_i, tone_i, style_i, size=16):
+    img = np.full((3, size, size), 255, np.uint8)
+    c = COLOUR[shape_i % len(COLOUR)][:, None, None]
+    if shape_i % 3 == 0:
+        img[:, 3:13, 3:13] = c
+    elif shape_i % 3 == 1:
+        img[:, 6:10, :] = c
+    else:
+        img[:, 5:11, 5:11] = c
+    img[:, :3, :3] = 40 * tone_i
+    img[:, -2:, : 4 * style_i] = 128  # the art style
+    return img
+
+
+def fake_captions(styles=("google", "twitter"), size=64, download=False) -> ImageSet:
+    rows, images = [], []
+    for style in styles:
+        for g, name in enumerate(SHAPES):
+            tones = ["none", *TONES] if g % 2 == 0 else ["none"]  # some emoji have tone variants
+            for tone_i, tone in enumerate(tones):
+                caps = {name: "name", name.split()[1]: "short name"}
+                if tone != "none":
+                    caps[f"{TONES[tone]} skin tone"] = "tone"
+                rows.append({"group": name, "skin_tone": tone, "style": style, "captions": tuple(caps),
+                             "caption_kinds": tuple(caps.values()), "g": g})
+                images.append(_draw(g, tone_i, STYLES.index(style)))
+    a = pd.DataFrame(rows)
+    return ImageSet("emoji-captions", "all", np.stack(images), a.pop("g").to_numpy(), tuple(SHAPES), "synthetic",
+                    "none", a, {})
+
+
+def fake_emojiprof(name, split="test", *, styles=("google", "twitter"), **kw) -> ImageSet:
+    rows, images = [], []
+    profs = ["astronaut", "cook", "farmer", "judge"]
+    for (style_i, style), (p, prof), (gi, gender), (ti, tone) in itertools.product(
+            enumerate(styles), enumerate(profs), enumerate(["person", "man", "woman"]),
+            enumerate(["none", *TONES])):
+        rows.append({"profession": prof, "gender": gender, "skin_tone": tone, "style": style})
+        images.append(_draw(p + gi, ti, style_i))
+    a = pd.DataFrame(rows)
+    a["gender"] = pd.Categorical(a["gender"], ["person", "man", "woman"])
+    a["skin_tone"] = pd.Categorical(a["skin_tone"], ["none", *TONES])
+    a["style"] = pd.Categorical(a["style"], list(styles))
+    labels = a["profession"].map({p: i for i, p in enumerate(profs)}).to_numpy()
+    return ImageSet("emojiprof", "test", np.stack(images), labels, tuple(profs), "synthetic", "none", a, {})
+
+
+@pytest.fixture()
+def fake_data(monkeypatch):
+    from fairnotes import data
+    monkeypatch.setattr(data, "emoji_captions", fake_captions)
+    monkeypatch.setattr(data, "load", fake_emojiprof)
+
+
+def tiny_cfg(seed=0):
+    from fairnotes.zeroshot.lit import LitConfig
+    return LitConfig(image_size=32, epochs=2, batch_size=16, lr=3e-3, n_boot=20, holdout_fraction=0.5,
+                     eval_styles=("google", "twitter"), progress=False, seed=seed)
+
+
+def test_heldout_groups_match_lit_holdout(fake_data):
+    from fairnotes.zeroshot._lit_eval import holdout_mask
+    cfg = tiny_cfg()
+    caps = fake_captions(cfg.styles)
+    held = holdout_mask(caps.labels, cfg.holdout_fraction, cfg.seed)
+    assert mj.heldout_groups(cfg) == tuple(sorted({SHAPES[i] for i in caps.labels[held]}))
+    assert len(mj.heldout_groups(cfg)) == 3
+
+
+def test_roles_disjoint_and_deterministic():
+    r = mj.assign_roles(STYLES, seed=3)
+    assert mj.assign_roles(STYLES, seed=3) == r
+    flat = [s for v in r.values() for s in v]
+    assert sorted(flat) == sorted(STYLES) and len(r["query"]) == len(r["validation"]) == 1
+    r = mj.assign_roles(STYLES, query=["google"], support=["openmoji", "fluent"])
+    assert r == {"query": ("google",), "validation": ("twitter",), "support": ("openmoji", "fluent")}
+    with pytest.raises(ValueError, match="disjoint"):
+        mj.assign_roles(STYLES, query=["google"], support=["google"])
+    with pytest.raises(ValueError, match="no style left"):
+        mj.assign_roles(("google", "twitter"), query=["google"], validation=["twitter"])
+
+
+def test_split_styles_never_shared(fake_data):
+    cfg = tiny_cfg()
+    split = mj.laptop_split(cfg, seed=1)
+    by_role = {r: set(split["style"].values[split["role"].values == r]) for r in mj.ROLES}
+    assert all(by_role.values())
+    assert not (by_role["query"] & by_role["support"]) and not (by_role["validation"] & by_role["support"])
+    assert not (by_role["query"] & by_role["validation"])
+    assert set(split["class_name"].values) == set(mj.heldout_groups(cfg))
+    caps = fake_captions(STYLES)
+    np.testing.assert_array_equal(np.asarray(caps.class_names)[caps.labels[split["index"].values]],
+                                  split["class_name"].values[split["label"].values])
+    again = mj.laptop_split(cfg, seed=1)
+    assert again.identical(split)
+    capped = mj.laptop_split(cfg, seed=1, max_per_class=1)
+    for r in mj.ROLES:
+        lab = capped["label"].values[capped["role"].values == r]
+        assert np.bincount(lab).max() == 1
+
+
+def test_retrieval_precision_by_hand():
+    text = np.array([[1.0, 0.0], [0.0, 1.0]])
+    pool = np.array([[1.0, 0.1], [0.9, 0.5], [0.1, 1.0], [0.6, 0.8]])
+    pool_labels = np.array([0, 1, 1, -1])
+    se, sl, idx, prec = mj.retrieved_supports(text, pool, pool_labels, k=2)
+    # class 0 retrieves rows 0 (class 0) and 1 (class 1): 1/2; class 1 rows 2 (class 1) and 3 (no class): 1/2
+    np.testing.assert_array_equal(idx, [[0, 1], [2, 3]])
+    np.testing.assert_allclose(prec, [0.5, 0.5])
+    np.testing.assert_array_equal(sl, [0, 0, 1, 1])
+    np.testing.assert_allclose(se, pool[[0, 1, 2, 3]])
+    _, _, _, prec = mj.retrieved_supports(text, pool, np.array([0, 0, 1, 1]), k=2)
+    np.testing.assert_allclose(prec, [1.0, 1.0])
+    np.testing.assert_allclose(mj.retrieval_precision(np.array([[0, 0, 1], [0, 1, 1]]), 2), [2 / 3, 2 / 3])
+
+
+def test_supports_and_summarize_end_to_end(fake_data, one_torch_thread):
+    from fairnotes.analysis import muse
+    cfg = tiny_cfg()
+    split = mj.laptop_split(cfg, query=["google"], validation=["twitter"], support=["openmoji", "fluent"])
+    emb = mj.laptop_embeddings(cfg, split, progress=False)
+    assert emb["embedding"].shape[0] == split.sizes["image"] and emb["text"].shape[0] == split.sizes["class"]
+    np.testing.assert_allclose(np.linalg.norm(emb["embedding"].values, axis=1), 1, atol=1e-5)
+    again = mj.laptop_embeddings(cfg, split, progress=False)  # the re-run reads the cache
+    assert again.attrs["image_cache"].startswith("hit") and again.attrs["text_cache"].startswith("hit")
+    lab = mj.supports("labelled", emb)
+    sup_rows = emb["role"].values == "support"
+    assert (lab["label"].values == lab["true_label"].values).all()
+    np.testing.assert_array_equal(lab["label"].values, emb["label"].values[sup_rows])
+    assert set(emb["style"].values[sup_rows]) == {"openmoji", "fluent"}
+    ret = mj.supports("retrieved", emb, k=3)
+    p = ret["precision"].values
+    assert ((p >= 0) & (p <= 1)).all() and (ret["n_supports"].values == 3).all()
+    np.testing.assert_allclose(p, [(ret["true_label"].values[ret["label"].values == c] == c).mean()
+                                   for c in range(emb.sizes["class"])])
+    ws = [0.0, 0.5, 1.0]
+    vp, yv, tp, yt, names, info = mj.predictions_for([0, 1], cfg, kind="labelled", vary="supports", ws=ws,
+                                                     split_kw={"query": ["google"], "validation": ["twitter"],
+                                                               "support": ["openmoji", "fluent"]},
+                                                     support_kw={"per_class": 1})
+    assert vp.dims == ("seed", "w", "sample") and tp.shape == (2, 3, yt.size)
+    assert (info["n_supports"].values == 1).all() and (info["precision"].values == 1).all()
+    ds = muse.summarize(vp, yv, tp, yt, names, n_boot=30)
+    assert set(ds["entry"].values) == set(muse.ENTRIES)
+    # w = 1 is text-only zero-shot
+    text_pred = (emb["embedding"].values[emb["role"].values == "query"] @ emb["text"].values.T).argmax(1)
+    np.testing.assert_array_equal(tp.sel(w=1.0).values[0], text_pred)
+    vp, yv, tp, yt, names, info = mj.predictions_for([0], cfg, kind="retrieved", ws=ws,
+                                                     split_kw={"query": ["google"], "validation": ["twitter"],
+                                                               "support": ["openmoji", "fluent"]},
+                                                     support_kw={"k": 2})
+    assert ((info["precision"] >= 0) & (info["precision"] <= 1)).all()
+    muse.summarize(vp, yv, tp, yt, names, n_boot=30)
+
+
+def test_lit_seeds_must_share_held_out_emoji(fake_data):
+    with pytest.raises(ValueError, match="in common"):
+        mj.predictions_for([0, 1, 2, 3, 4], tiny_cfg(), ws=[0.0, 1.0])
+
+
+def test_wider_pool_and_lit_seeds_sharing_classes(fake_data, one_torch_thread):
+    from fairnotes.analysis import muse
+    from fairnotes.zeroshot._lit_eval import holdout_mask
+    caps = fake_captions(("google", "twitter"))
+    held = {s: tuple(np.unique(caps.labels[holdout_mask(caps.labels, 0.5, s)])) for s in range(40)}
+    a, b = next((s, t) for s in held for t in held if s < t and held[s] == held[t])  # seeds holding out the same
+    roles = {"query": ["google"], "validation": ["twitter"], "support": ["openmoji", "fluent"]}
+    vp, yv, tp, yt, names, info = mj.predictions_for([a, b], tiny_cfg(a), kind="retrieved", pool="styles",
+                                                     ws=[0.0, 1.0], split_kw=roles, support_kw={"k": 4})
+    assert list(info["seed"].values) == [a, b] and len(names) == 3
+    assert ((info["precision"] >= 0) & (info["precision"] <= 1)).all()
+    split = mj.laptop_split(tiny_cfg(a), **roles)
+    pool = mj.pool_embeddings(tiny_cfg(a), split)
+    assert pool.sizes["pool"] == len(fake_captions(("openmoji", "fluent")))
+    assert set(pool["style"].values) == {"openmoji", "fluent"}
+    assert (pool["label"].values == -1).sum() > 0 and set(pool["label"].values) == {-1, 0, 1, 2}
+    muse.summarize(vp, yv, tp, yt, names, n_boot=30)
