@@ -1,67 +1,16 @@
 """The laptop LiT model (real frozen EfficientNet-Lite0 + MiniLM towers) on tiny synthetic emoji stand-ins."""
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from fairnotes.data import ImageSet
 from fairnotes.zeroshot import _lit_eval as ev
 
-TONES = {"1-2": "light", "3": "medium-light", "4": "medium", "5": "medium-dark", "6": "dark"}
-SHAPES = ["red square", "green bar", "blue dot", "black cross", "yellow ring", "purple frame"]
+from emoji_fakes import make
 
-
-def _draw(shape_i: int, tone_i: int, style_i: int, size: int = 16) -> np.ndarray:
-    img = np.full((3, size, size), 255, np.uint8)
-    colour = np.array([[220, 30, 30], [30, 200, 30], [30, 30, 220], [10, 10, 10], [230, 220, 20], [150, 30, 160]])
-    c = colour[shape_i % len(colour)][:, None, None]
-    if shape_i % 3 == 0:
-        img[:, 3:13, 3:13] = c
-    elif shape_i % 3 == 1:
-        img[:, 6:10, :] = c
-    else:
-        img[:, 5:11, 5:11] = c
-    img[:, :3, :3] = 40 * tone_i  # a "skin tone" patch
-    if style_i:
-        img[:, -2:, :] = 128
-    return img
-
-
-def fake_captions(styles=("google", "twitter"), size=64, download=False) -> ImageSet:
-    rows, images = [], []
-    for style_i, style in enumerate(styles):
-        for g, name in enumerate(SHAPES):
-            for tone_i, tone in enumerate(["none", *TONES]):
-                caps = {name: "name", name.split()[1]: "short name"}
-                if tone != "none":
-                    caps[f"{TONES[tone]} skin tone"] = "tone"
-                rows.append({"group": name, "skin_tone": tone, "style": style, "captions": tuple(caps),
-                             "caption_kinds": tuple(caps.values()), "g": g})
-                images.append(_draw(g, tone_i, style_i))
-    a = pd.DataFrame(rows)
-    return ImageSet("emoji-captions", "all", np.stack(images), a.pop("g").to_numpy(), tuple(SHAPES), "synthetic",
-                    "none", a, {})
-
-
-def fake_emojiprof(name, split="test", *, styles=("google", "twitter"), **kw) -> ImageSet:
-    assert name == "emojiprof"
-    rows, images = [], []
-    profs = ["astronaut", "cook", "farmer", "judge"]
-    for (style_i, style), (p, prof), (gi, gender), (ti, tone) in itertools.product(
-            enumerate(styles), enumerate(profs), enumerate(["person", "man", "woman"]),
-            enumerate(["none", *TONES])):
-        rows.append({"profession": prof, "gender": gender, "skin_tone": tone, "style": style})
-        images.append(_draw(p + gi, ti, style_i))
-    a = pd.DataFrame(rows)
-    a["gender"] = pd.Categorical(a["gender"], ["person", "man", "woman"])
-    a["skin_tone"] = pd.Categorical(a["skin_tone"], ["none", *TONES])
-    a["style"] = pd.Categorical(a["style"], list(styles))
-    labels = a["profession"].map({p: i for i, p in enumerate(profs)}).to_numpy()
-    return ImageSet("emojiprof", "test", np.stack(images), labels, tuple(profs), "synthetic", "none", a, {})
+fake_captions, fake_emojiprof = make()
 
 
 @pytest.fixture()
