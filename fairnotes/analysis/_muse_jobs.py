@@ -15,8 +15,8 @@ class, a perfect generator) and ``retrieved`` (the top-k images of the unlabelle
 to the class's text prototype, SuS-X's alternative to generation; a retrieved image may be of the wrong class,
 and :func:`retrieval_precision` says how often it is right, per class).
 
-:func:`predictions_for` returns the ``seed × w × sample`` prediction arrays :func:`fairnotes.analysis.muse.summarize`
-takes. torch is imported only inside the functions that embed.
+:func:`laptop_predictions` returns, per support setting, the ``seed × w × sample`` prediction arrays
+:func:`fairnotes.analysis.muse.summarize` takes. torch is imported only inside the functions that embed.
 """
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ import numpy as np
 import xarray as xr
 
 __all__ = ["ROLES", "KINDS", "heldout_groups", "assign_roles", "laptop_split", "laptop_embeddings",
-           "pool_embeddings", "supports", "retrieved_supports", "retrieval_precision", "predictions_for"]
+           "pool_embeddings", "supports", "retrieved_supports", "retrieval_precision", "predictions_for",
+           "laptop_predictions", "lit_seed_configs"]
 
 ROLES = ("query", "validation", "support")
 KINDS = ("labelled", "retrieved")
@@ -40,7 +41,7 @@ def heldout_groups(lit_cfg: Any) -> tuple[str, ...]:
     from .. import data
     from ..zeroshot._lit_eval import holdout_mask
     caps = data.emoji_captions(lit_cfg.styles)
-    held = holdout_mask(caps.labels, lit_cfg.holdout_fraction, lit_cfg.seed)
+    held = holdout_mask(caps.labels, lit_cfg.holdout_fraction, getattr(lit_cfg, "heldout_seed", lit_cfg.seed))
     return tuple(sorted({str(caps.class_names[i]) for i in np.unique(caps.labels[held])}))
 
 
@@ -137,17 +138,43 @@ def laptop_split(lit_cfg: Any, *, styles: Sequence[str] | None = None, query: Se
 
 # ------------------------------------------------------------------------------------------------ embeddings
 
+def image_embeddings(embedder: Any, images: Any, *, lit_cfg: Any, tag: str, selection: dict,
+                     batch_size: int = 64, progress: bool | None = None, store: Any = None) -> tuple[np.ndarray, str]:
+    """Unit image embeddings and the cache state (``"hit …"``/``"miss …"``).
+
+    For the LiT model (an embedder whose ``model.visual`` has a ``trunk``) the frozen EfficientNet-Lite0
+    features are cached *once for every LiT seed* (``lit_features``, keyed by the towers, the image size and
+    the image bytes, as :func:`fairnotes.zeroshot.lit.run` keys its own) and each seed's trained projection is
+    applied to them; any other embedder goes through :func:`fairnotes.zeroshot.embed_images`.
+    """
+    from ..zeroshot._cache import cached_dataset, data_identity, embed_images
+    visual = getattr(getattr(embedder, "model", None), "visual", None)
+    if visual is None or not hasattr(visual, "trunk"):
+        ds = embed_images(embedder, images, data="emoji-captions", split=tag, selection=selection,
+                          batch_size=batch_size, progress=progress, store=store)
+        return np.asarray(ds["embedding"].values, np.float32), str(ds.attrs.get("cache", ""))
+    from ..zeroshot._lit_model import image_trunk_features, towers_identity
+    from ..zeroshot.lit import _project
+    key = {"towers": towers_identity(), "stage": "image trunk (pooled)", "image_size": int(lit_cfg.image_size),
+           "data": data_identity(images, name="emoji-captions", split=tag, selection=selection)}
+    ds = cached_dataset("lit_features", f"lite0-{lit_cfg.image_size}px-{tag}", key, lambda: xr.Dataset(
+        {"features": (("sample", "feature"), image_trunk_features(embedder, images, batch_size=batch_size,
+                                                                  progress=progress))}),
+        required=("features",), store=store)
+    return np.asarray(_project(embedder, img=ds["features"].values), np.float32), str(ds.attrs.get("cache", ""))
+
+
 def laptop_embeddings(lit_cfg: Any, split: xr.Dataset, *, embedder: Any = None, templates: Any = "emoji",
                       batch_size: int = 64, progress: bool | None = None, store: Any = None) -> xr.Dataset:
     """Image embeddings of the split's images and text prototypes of its class names, both cached on disk.
 
-    Images go through :func:`fairnotes.zeroshot.embed_images` (keyed by model and image bytes), text prototypes
+    Images go through :func:`image_embeddings` (keyed by the image bytes; LiT trunk features shared by seeds), text prototypes
     (:func:`fairnotes.zeroshot.zero_shot_weights` with ``templates``) through the same cache folder machinery.
     ``embedder`` defaults to :func:`fairnotes.zeroshot.lit.load_embedder` of ``lit_cfg`` (which trains the LiT
     projections when they are not cached). Returns ``embedding`` (image × dim) and ``text`` (class × dim).
     """
     from .. import data
-    from ..zeroshot._cache import cached_dataset, embed_images
+    from ..zeroshot._cache import cached_dataset
     from ..zeroshot._classifier import zero_shot_weights
     if embedder is None:
         from ..zeroshot import lit
@@ -156,17 +183,18 @@ def laptop_embeddings(lit_cfg: Any, split: xr.Dataset, *, embedder: Any = None, 
     images = caps.subset(split["index"].values)
     sel = {"muse": "held-out emoji", "lit": lit_cfg.key() if hasattr(lit_cfg, "key") else str(lit_cfg),
            "styles": list(split.attrs["styles"])}
-    img = embed_images(embedder, images.images, data="emoji-captions", split="muse-heldout", selection=sel,
-                       batch_size=batch_size, progress=progress, store=store)
+    sel = {k: v for k, v in sel.items() if k != "lit"}  # the images, not the model: the cache is shared by seeds
+    img, img_cache = image_embeddings(embedder, images.images, lit_cfg=lit_cfg, tag="muse-heldout", selection=sel,
+                                      batch_size=batch_size, progress=progress, store=store)
     names = [str(n) for n in split["class_name"].values]
     key = {"model": embedder.identity(), "names": names, "templates": templates}
     txt = cached_dataset("text", f"{embedder.name}-muse-classes", key, lambda: xr.Dataset(
         {"text": (("class", "dim"), np.asarray(zero_shot_weights(embedder, names, templates), np.float32))}),
         required=("text",), store=store)
     ds = split.copy()
-    ds["embedding"] = (("image", "dim"), np.asarray(img["embedding"].values, np.float32))
+    ds["embedding"] = (("image", "dim"), img)
     ds["text"] = (("class", "dim"), np.asarray(txt["text"].values, np.float32))
-    ds.attrs.update(model=embedder.name, image_cache=str(img.attrs.get("cache", "")),
+    ds.attrs.update(model=embedder.name, image_cache=img_cache,
                     text_cache=str(txt.attrs.get("cache", "")), templates=str(templates))
     return ds
 
@@ -181,7 +209,6 @@ def pool_embeddings(lit_cfg: Any, split: xr.Dataset, *, embedder: Any = None, ba
     generator") regime.
     """
     from .. import data
-    from ..zeroshot._cache import embed_images
     if embedder is None:
         from ..zeroshot import lit
         embedder = lit.load_embedder(lit_cfg)
@@ -189,12 +216,13 @@ def pool_embeddings(lit_cfg: Any, split: xr.Dataset, *, embedder: Any = None, ba
     caps = data.emoji_captions(sup, size=int(split.attrs["size"]))
     group = caps.attributes["group"].astype(str).to_numpy()
     code = {str(g): i for i, g in enumerate(split["class_name"].values)}
-    img = embed_images(embedder, caps.images, data="emoji-captions", split="muse-pool",
-                       selection={"styles": list(sup)}, batch_size=batch_size, progress=progress, store=store)
-    return xr.Dataset({"embedding": (("pool", "dim"), np.asarray(img["embedding"].values, np.float32)),
+    img, img_cache = image_embeddings(embedder, caps.images, lit_cfg=lit_cfg, tag="muse-pool",
+                                      selection={"styles": list(sup)}, batch_size=batch_size, progress=progress,
+                                      store=store)
+    return xr.Dataset({"embedding": (("pool", "dim"), img),
                        "label": ("pool", np.array([code.get(g, -1) for g in group], np.int64)),
                        "style": ("pool", caps.attributes["style"].astype(str).to_numpy())},
-                      attrs={"support_styles": list(sup), "cache": str(img.attrs.get("cache", ""))})
+                      attrs={"support_styles": list(sup), "cache": img_cache})
 
 
 # ------------------------------------------------------------------------------------------------ supports
@@ -235,7 +263,8 @@ def supports(kind: str, emb: xr.Dataset, *, k: int | None = None, per_class: int
     e.g. other emoji of the support styles) by cosine to the class's text prototype.
 
     Returns ``embedding`` (support × dim), ``label`` (support: the class it supports), ``true_label``
-    (support; −1 when of no class), ``precision`` (class: share of its supports truly of the class; 1 for
+    (support; −1 when of no class), ``source`` (support: the image's row in the pool passed, or in
+    ``emoji_captions(emb.attrs["styles"])`` for the split's own images), ``precision`` (class: share of its supports truly of the class; 1 for
     labelled) and ``n_supports`` (class).
     """
     if kind not in KINDS:
@@ -251,16 +280,20 @@ def supports(kind: str, emb: xr.Dataset, *, k: int | None = None, per_class: int
                                           for c in range(n_cls)] or [idx[:0]]))
         se, sl, true = x[idx], y[idx], y[idx]
         prec = np.where(np.bincount(sl, minlength=n_cls) > 0, 1.0, np.nan)
+        source = emb["index"].values[sup][idx] if "index" in emb else idx
     else:
-        if pool_emb is None:
+        own = pool_emb is None
+        if own:
             pool_emb, pool_labels = x, y
         elif pool_labels is None:
             pool_labels = np.full(len(pool_emb), -1)
         se, sl, pidx, prec = retrieved_supports(emb["text"].values, pool_emb, pool_labels, k or 5)
         true = np.asarray(pool_labels)[pidx.ravel()]
+        source = emb["index"].values[sup][pidx.ravel()] if own and "index" in emb else pidx.ravel()
     out = xr.Dataset({"embedding": (("support", "dim"), np.asarray(se, np.float32)),
                       "label": ("support", np.asarray(sl, np.int64)),
                       "true_label": ("support", np.asarray(true, np.int64)),
+                      "source": ("support", np.asarray(source, np.int64)),
                       "precision": ("class", np.asarray(prec, float)),
                       "n_supports": ("class", np.bincount(np.asarray(sl, np.int64), minlength=n_cls))},
                      coords={"class_name": emb["class_name"]})
@@ -275,42 +308,61 @@ def predictions_for(seeds: Sequence[int], lit_cfg: Any, *, kind: str = "labelled
                     ws: Sequence[float] | None = None, split_kw: dict | None = None, support_kw: dict | None = None,
                     pool: str = "support", embedder_for: Any = None, progress: bool | None = None
                     ) -> tuple[xr.DataArray, np.ndarray, xr.DataArray, np.ndarray, list[str], xr.Dataset]:
-    """``(val_pred, val_target, test_pred, test_target, class_names, info)`` for :func:`muse.summarize`.
+    """``(val_pred, val_target, test_pred, test_target, class_names, info)`` of one support set ``kind`` with
+    ``support_kw`` (:func:`supports`): :func:`laptop_predictions` with a single setting."""
+    return laptop_predictions(seeds, lit_cfg, {kind: {"kind": kind, **(support_kw or {})}}, vary=vary, ws=ws,
+                              split_kw=split_kw, pool=pool, embedder_for=embedder_for, progress=progress)[kind]
 
-    ``vary="lit"``: each seed is a LiT training seed (``replace(lit_cfg, seed=s)``). ``LitConfig.seed`` also
-    draws the held-out emoji, so the classes must be held out by *every* seed: they are the intersection of
-    the seeds' held-out groups, and a ValueError says so when fewer than two remain.
-    ``vary="supports"``: one LiT model (``lit_cfg``); each seed draws the ``per_class`` labelled supports
-    (``support_kw["per_class"]``); retrieval is deterministic, so retrieved supports do not vary with it.
 
-    ``pool`` (retrieved supports only): ``"support"`` retrieves from the support-role images of the classes,
+def lit_seed_configs(lit_cfg: Any, seeds: Sequence[int]) -> list[Any]:
+    """One LiT config per training seed, all holding out the emoji of ``lit_cfg`` (``holdout_seed`` fixed)."""
+    held = getattr(lit_cfg, "heldout_seed", lit_cfg.seed)
+    return [replace(lit_cfg, seed=int(s), holdout_seed=held) for s in seeds]
+
+
+def laptop_predictions(seeds: Sequence[int], lit_cfg: Any, settings: dict[str, dict], *, vary: str = "lit",
+                       ws: Sequence[float] | None = None, split_kw: dict | None = None, pool: str = "support",
+                       embedder_for: Any = None, progress: bool | None = None
+                       ) -> dict[str, tuple[xr.DataArray, np.ndarray, xr.DataArray, np.ndarray, list[str], xr.Dataset]]:
+    """Per setting, ``(val_pred, val_target, test_pred, test_target, class_names, info)`` for
+    :func:`fairnotes.analysis.muse.summarize`, every setting on the same images and LiT models.
+
+    ``settings`` maps a name to :func:`supports` keywords with its ``kind`` (e.g.
+    ``{"labelled-1": {"kind": "labelled", "per_class": 1}, "retrieved-5": {"kind": "retrieved", "k": 5}}``).
+
+    ``vary="lit"``: seed ``s`` is a LiT training seed (:func:`lit_seed_configs`: every seed holds out the emoji
+    of ``lit_cfg``) *and* the draw of labelled supports, so the seed part of an interval covers both.
+    ``vary="supports"``: one LiT model (``lit_cfg``); each seed draws the labelled supports only (retrieval is
+    deterministic, so retrieved supports do not vary with it).
+
+    ``pool`` (retrieved supports): ``"support"`` retrieves from the support-role images of the classes,
     ``"styles"`` from every emoji of the support styles (:func:`pool_embeddings`).
     ``embedder_for(cfg)`` builds the embedder of a LiT config (default :func:`fairnotes.zeroshot.lit.load_embedder`).
-    ``info`` holds per seed and class the retrieval ``precision`` and ``n_supports``, and the chosen split attrs.
+    ``info`` holds per seed and class the retrieval ``precision`` and ``n_supports``, and the split's attrs;
+    for retrieved supports also ``retrieved_row`` (seed × class × rank: the image's row in
+    ``emoji_captions(info.attrs["retrieved_from"], size)``) and ``retrieved_true`` (its true class, −1 for none).
     """
     from .muse import W_GRID, mixed_predictions
     if vary not in ("lit", "supports"):
         raise ValueError(f"vary must be 'lit' or 'supports'; got {vary!r}")
     if pool not in ("support", "styles"):
         raise ValueError(f"pool must be 'support' or 'styles'; got {pool!r}")
+    if not settings:
+        raise ValueError("settings is empty: name at least one support set")
+    for name, kw in settings.items():
+        if kw.get("kind") not in KINDS:
+            raise ValueError(f"setting {name!r}: kind must be one of {', '.join(KINDS)}; got {kw.get('kind')!r}")
     seeds = [int(s) for s in seeds]
     ws = list(W_GRID if ws is None else ws)
-    split_kw, support_kw = dict(split_kw or {}), dict(support_kw or {})
-    cfgs = [replace(lit_cfg, seed=s) if vary == "lit" else lit_cfg for s in seeds]
-    if "groups" not in split_kw:
-        sets = [set(heldout_groups(c)) for c in {c.key() if hasattr(c, "key") else i: c
-                                                 for i, c in enumerate(cfgs)}.values()]
-        common = sorted(set.intersection(*sets))
-        if len(common) < 2:
-            raise ValueError(f"the LiT seeds {seeds} hold out {[len(s) for s in sets]} emoji with only "
-                             f"{len(common)} in common: LitConfig.seed draws both the training initialisation "
-                             f"and the held-out emoji, so LiT seeds cannot share classes here")
-        split_kw["groups"] = common
+    split_kw = dict(split_kw or {})
+    cfgs = lit_seed_configs(lit_cfg, seeds) if vary == "lit" else [lit_cfg] * len(seeds)
+    split_kw.setdefault("groups", heldout_groups(lit_cfg))
     split = laptop_split(lit_cfg, **split_kw)
     role = split["role"].values
     val, test = role == "validation", role == "query"
     yv, yt = split["label"].values[val], split["label"].values[test]
-    vp, tp, prec, nsup = [], [], [], []
+    need_pool = pool == "styles" and any(kw["kind"] == "retrieved" for kw in settings.values())
+    out: dict[str, dict[str, list]] = {n: {"vp": [], "tp": [], "prec": [], "nsup": []} for n in settings}
     memo: dict[str, tuple] = {}
     for s, cfg in zip(seeds, cfgs):
         key = cfg.key() if hasattr(cfg, "key") else str(cfg)
@@ -320,26 +372,38 @@ def predictions_for(seeds: Sequence[int], lit_cfg: Any, *, kind: str = "labelled
                 from ..zeroshot import lit
                 e = lit.load_embedder(cfg)
             emb = laptop_embeddings(cfg, split, embedder=e, progress=progress)
-            pl = pool_embeddings(cfg, split, embedder=e, progress=progress) \
-                if kind == "retrieved" and pool == "styles" else None
+            pl = pool_embeddings(cfg, split, embedder=e, progress=progress) if need_pool else None
             memo[key] = (emb, pl)
         emb, pl = memo[key]
-        kw = {**support_kw, "seed": s if vary == "supports" else support_kw.get("seed", 0)}
-        if pl is not None:
-            kw.update(pool_emb=pl["embedding"].values, pool_labels=pl["label"].values)
-        sup = supports(kind, emb, **kw)
         x, t = emb["embedding"].values, emb["text"].values
-        se, sl = sup["embedding"].values, sup["label"].values
-        vp.append(mixed_predictions(x[val], t, se, sl, ws))
-        tp.append(mixed_predictions(x[test], t, se, sl, ws))
-        prec.append(sup["precision"].values)
-        nsup.append(sup["n_supports"].values)
+        for name, kw in settings.items():
+            kw = {k: v for k, v in kw.items() if k != "kind"} | {"seed": s}
+            if pl is not None and settings[name]["kind"] == "retrieved":
+                kw.update(pool_emb=pl["embedding"].values, pool_labels=pl["label"].values)
+            sup = supports(settings[name]["kind"], emb, **kw)
+            se, sl = sup["embedding"].values, sup["label"].values
+            o = out[name]
+            o["vp"].append(mixed_predictions(x[val], t, se, sl, ws))
+            o["tp"].append(mixed_predictions(x[test], t, se, sl, ws))
+            o["prec"].append(sup["precision"].values)
+            o["nsup"].append(sup["n_supports"].values)
+            if settings[name]["kind"] == "retrieved":
+                o.setdefault("rows", []).append(sup["source"].values.reshape(len(t), -1))
+                o.setdefault("true", []).append(sup["true_label"].values.reshape(len(t), -1))
     coords = {"seed": seeds, "w": np.asarray(ws, float)}
-    val_pred = xr.DataArray(np.stack(vp), dims=("seed", "w", "sample"), coords=coords)
-    test_pred = xr.DataArray(np.stack(tp), dims=("seed", "w", "sample"), coords=coords)
     names = [str(n) for n in split["class_name"].values]
-    info = xr.Dataset({"precision": (("seed", "class"), np.stack(prec)),
-                       "n_supports": (("seed", "class"), np.stack(nsup))},
-                      coords={"seed": seeds, "class_name": ("class", names)}, attrs={**split.attrs, "kind": kind,
-                                                                                      "vary": vary, "pool": pool})
-    return val_pred, yv, test_pred, yt, names, info
+    result = {}
+    for name, o in out.items():
+        info = xr.Dataset({"precision": (("seed", "class"), np.stack(o["prec"])),
+                           "n_supports": (("seed", "class"), np.stack(o["nsup"]))},
+                          coords={"seed": seeds, "class_name": ("class", names)},
+                          attrs={**split.attrs, **{k: v for k, v in settings[name].items() if v is not None},
+                                 "vary": vary, "pool": pool})
+        if "rows" in o:  # which images each class retrieved: rows of emoji_captions(retrieved_from)
+            info["retrieved_row"] = (("seed", "class", "rank"), np.stack(o["rows"]))
+            info["retrieved_true"] = (("seed", "class", "rank"), np.stack(o["true"]))
+            info.attrs["retrieved_from"] = list(split.attrs["support_styles"] if pool == "styles"
+                                                else split.attrs["styles"])
+        result[name] = (xr.DataArray(np.stack(o["vp"]), dims=("seed", "w", "sample"), coords=coords), yv,
+                        xr.DataArray(np.stack(o["tp"]), dims=("seed", "w", "sample"), coords=coords), yt, names, info)
+    return result

@@ -121,12 +121,25 @@ def _remedies(p: Any) -> list[dict[str, str]]:
     return rows
 
 
+def _muse(p: Any) -> list[dict[str, str]]:
+    if p.laptop:
+        cfg = p.lit_config()
+        return [_row("muse", f"LiT projections (frozen towers), one per seed; {cfg.holdout_fraction:.0%} of the "
+                     f"base emoji held out (the classes)", f"emoji captions ({', '.join(cfg.styles)})",
+                     "all captions of the other emoji", _seeds(p.seeds), cfg.epochs,
+                     test=f"held-out emoji in {', '.join(p.query_styles)} (w chosen on "
+                          f"{', '.join(p.validation_styles)}; supports from {', '.join(p.support_styles)})")]
+    return [_row("muse", f"{p.model} ({p.pretrained}), published weights, not trained", p.dataset,
+                 "none (not trained)", NONE, NONE,
+                 test=f"test split (w chosen on {p.validation_split}; generation seeds {_seeds(p.seeds)})")]
+
+
 def _n(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 _BUILDERS = {"prevalence": _prevalence, "representation": _representation, "prediction_bias": _prediction_bias,
-             "remedies": _remedies}
+             "remedies": _remedies, "muse": _muse}
 
 
 def training_subsets(profile: str) -> Any:

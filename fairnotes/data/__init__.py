@@ -74,6 +74,9 @@ def _registry() -> dict[str, DatasetInfo]:
                     partial(_paper.load_lazy, "dtd")),
         DatasetInfo("fgvc-aircraft", "paper", ("train", "val", "test"), "FGVC-Aircraft (100 variants)",
                     partial(_paper.load_lazy, "fgvc-aircraft")),
+        DatasetInfo("image-folder", "paper", ("train", "val", "test"),
+                    "any ImageFolder tree root/<split>/<class>/<image> (root=; class = folder name, _ as space)",
+                    _paper.load_image_folder),
     ]
     return {e.name: e for e in entries}
 

@@ -80,3 +80,22 @@ def load_imagenet(split: str, *, root: Path | None = None, size: int = 224, **_:
     return ImageSet("imagenet", split, LazyImages(ds, size=size), np.asarray(ds.targets, dtype=np.int64),
                     names, source=f"ImageNet ILSVRC-2012 ImageFolder ({folder})",
                     license="ImageNet terms of access (non-commercial research)")
+
+
+def load_image_folder(split: str, *, root: Path | None = None, size: int = 224, **_: object) -> ImageSet:
+    """Any image folder tree ``root/<split>/<class>/*.(png|jpg…)`` (torchvision ``ImageFolder``).
+
+    Class names are the sub-folder names with ``_`` read as a space (``sea_rose`` → ``sea rose``), in sorted
+    folder order; they are what the zero-shot prompts say. For a researcher's own data and the tests.
+    """
+    from torchvision.datasets import ImageFolder
+    if root is None:
+        raise FileNotFoundError("the image-folder data set needs root= a folder holding <split>/<class>/*.png "
+                                "(e.g. root/train/daisy/001.png, root/test/daisy/…)")
+    folder = Path(root) / split
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no split folder {folder} (expected root/{split}/<class>/<image>)")
+    ds = ImageFolder(str(folder))
+    names = tuple(c.replace("_", " ") for c in ds.classes)
+    return ImageSet("image-folder", split, LazyImages(ds, size=size), np.asarray(ds.targets, dtype=np.int64),
+                    names, source=f"image folder {folder}", license="the folder owner's")

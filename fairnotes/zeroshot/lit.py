@@ -59,6 +59,10 @@ class LitConfig:
 
     ``styles`` are the training images' art styles; ``eval_styles`` EmojiProf's. ``templates``
     maps each task to a template-set name or a format string (see :func:`fairnotes.zeroshot.templates`).
+    ``seed`` draws the projections' initialisation and the batches; ``holdout_seed`` (default: ``seed``)
+    draws the held-out emoji, so several training seeds can share one set of held-out classes
+    (``LitConfig(seed=s, holdout_seed=0)``). A ``holdout_seed`` equal to ``seed`` is stored as ``None``,
+    so it names the same run (and cache key) as leaving it out.
     """
 
     styles: tuple[str, ...] = ("google", "twitter")
@@ -71,6 +75,7 @@ class LitConfig:
     weight_decay: float = 0.05
     holdout_fraction: float = 0.1
     seed: int = 0
+    holdout_seed: int | None = None
     templates: dict = field(default_factory=lambda: {"profession": "emoji", "skin_tone": "{}", "gender": "emoji"})
     n_boot: int = 1000
     device: str = "cpu"
@@ -86,6 +91,11 @@ class LitConfig:
                 raise ValueError(f"{name} must be a positive integer; got {v!r}")
         if self.image_size < 32:
             raise ValueError(f"image_size must be at least 32 px for EfficientNet-Lite0; got {self.image_size}")
+        if self.holdout_seed is not None:
+            if isinstance(self.holdout_seed, bool) or not isinstance(self.holdout_seed, int):
+                raise ValueError(f"holdout_seed must be an integer or None; got {self.holdout_seed!r}")
+            if self.holdout_seed == self.seed:
+                object.__setattr__(self, "holdout_seed", None)
         unknown = set(self.templates) - {"profession", "skin_tone", "gender"}
         if unknown:
             raise ValueError(f"templates keys must be among profession, skin_tone, gender; got {sorted(unknown)}")
@@ -93,7 +103,13 @@ class LitConfig:
     def key(self) -> str:
         from ..results import config_hash
         return config_hash({"result_version": RESULT_VERSION,
-                            **{f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_IN_KEY}})
+                            **{f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_IN_KEY
+                               and not (f.name == "holdout_seed" and self.holdout_seed is None)}})
+
+    @property
+    def heldout_seed(self) -> int:
+        """The seed that draws the held-out emoji (``holdout_seed``, or ``seed`` when that is None)."""
+        return self.seed if self.holdout_seed is None else int(self.holdout_seed)
 
 
 def projections_path(cfg: LitConfig) -> Path:
@@ -208,7 +224,7 @@ def run(cfg: LitConfig) -> xr.Dataset:
     pairs, caps = feats["pairs"], feats["captions"]
     text_index = {t: i for i, t in enumerate(feats["texts"])}
     pair_text = pairs["caption"].map(text_index).to_numpy()
-    held_img = ev.holdout_mask(caps.labels, cfg.holdout_fraction, cfg.seed)
+    held_img = ev.holdout_mask(caps.labels, cfg.holdout_fraction, cfg.heldout_seed)
     held_pair = held_img[pairs["image"].to_numpy()]
     train = (pairs["image"].to_numpy()[~held_pair], pair_text[~held_pair])
     # held-out retrieval: held-out images against the captions of held-out emoji

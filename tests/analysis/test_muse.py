@@ -132,6 +132,13 @@ def test_summary_shapes_and_known_answers(summary):
     # the classes text misses gain, those it gets do not: a negative rho between gain and text accuracy
     assert float(ds["rho_gain_difficulty"]) < 0
     assert float(ds["delta_disparity_upper"].sel(entry="heldout", stat="gap")) < 0
+    # difficulty from validation: text is right on the first half of the classes there too
+    assert list(ds["hard"].values) == [False] * (K // 2) + [True] * (K // 2)
+    gg = ds["group_gain"].sel(entry="heldout")
+    assert float(gg.sel(group="hard")) > 0.3 and float(ds["delta_easy_hard_upper"].sel(entry="heldout")) < 0
+    # by hand: easy − hard of text-only from its per-class accuracies
+    ca = ds["class_accuracy"].sel(entry="text").values
+    assert float(ds["easy_hard"].sel(entry="text")) == pytest.approx(ca[: K // 2].mean() - ca[K // 2:].mean())
     assert int(ds["class_support"].sum()) == ds.attrs["n_test"] == K * PER_CLASS
 
 
@@ -159,7 +166,7 @@ def _with(ds, gain, w_seeds, dgap):
         ds[f"gain_recall{suffix}"].loc[{"entry": "heldout"}] = v
     ds["w_heldout"].values[:] = w_seeds
     for suffix, v in zip(("", "_lower", "_upper"), dgap):
-        ds[f"delta_disparity{suffix}"].loc[{"entry": "heldout", "stat": "gap"}] = v
+        ds[f"delta_easy_hard{suffix}"].loc[{"entry": "heldout"}] = v
     return ds
 
 
@@ -194,6 +201,7 @@ def test_glue_keys_complete(summary):
             "mu_gain_recall_heldout", "mu_inflation_acc", "mu_inflation_recall", "mu_w_heldout", "mu_w_tuned",
             "mu_gap_text", "mu_gap_heldout", "mu_delta_gap", "mu_delta_gap_lo", "mu_delta_gap_hi",
             "mu_delta_std", "mu_delta_worst_k_mean", "mu_rho", "mu_n_seeds", "mu_n_classes", "mu_metric",
+            "mu_delta_easy_hard", "mu_gain_hard", "mu_gain_easy", "mu_n_hard", "mu_n_easy",
             "mu_most_helped", "mu_most_hurt", "mu_n_helped", "mu_n_hurt"}
     assert need <= set(g)
     assert g["mu_n_seeds"] == 3 and g["mu_n_classes"] == K and g["mu_metric"] == "mean_recall"

@@ -121,25 +121,36 @@ def test_supports_and_summarize_end_to_end(fake_data, one_torch_thread):
     muse.summarize(vp, yv, tp, yt, names, n_boot=30)
 
 
-def test_lit_seeds_must_share_held_out_emoji(fake_data):
-    with pytest.raises(ValueError, match="in common"):
-        mj.predictions_for([0, 1, 2, 3, 4], tiny_cfg(), ws=[0.0, 1.0])
+def test_lit_seeds_share_held_out_emoji(fake_data):
+    cfgs = mj.lit_seed_configs(tiny_cfg(3), [3, 4, 5])
+    assert [c.seed for c in cfgs] == [3, 4, 5] and len({c.key() for c in cfgs}) == 3
+    assert {mj.heldout_groups(c) for c in cfgs} == {mj.heldout_groups(tiny_cfg(3))}
+    assert cfgs[0].key() == tiny_cfg(3).key()  # seed 3 holding out its own draw is the plain seed-3 run
+    with pytest.raises(ValueError, match="kind must be one of"):
+        mj.laptop_predictions([0], tiny_cfg(), {"x": {"kind": "painted"}})
 
 
 def test_wider_pool_and_lit_seeds_sharing_classes(fake_data, one_torch_thread):
     from fairnotes.analysis import muse
-    from fairnotes.zeroshot._lit_eval import holdout_mask
-    caps = fake_captions(("google", "twitter"))
-    held = {s: tuple(np.unique(caps.labels[holdout_mask(caps.labels, 0.5, s)])) for s in range(40)}
-    a, b = next((s, t) for s in held for t in held if s < t and held[s] == held[t])  # seeds holding out the same
     roles = {"query": ["google"], "validation": ["twitter"], "support": ["openmoji", "fluent"]}
-    vp, yv, tp, yt, names, info = mj.predictions_for([a, b], tiny_cfg(a), kind="retrieved", pool="styles",
-                                                     ws=[0.0, 1.0], split_kw=roles, support_kw={"k": 4})
-    assert list(info["seed"].values) == [a, b] and len(names) == 3
+    settings = {"r2": {"kind": "retrieved", "k": 2}, "l1": {"kind": "labelled", "per_class": 1}}
+    res = mj.laptop_predictions([0, 1], tiny_cfg(0), settings, pool="styles", ws=[0.0, 1.0], split_kw=roles)
+    vp, yv, tp, yt, names, info = res["r2"]
+    assert list(info["seed"].values) == [0, 1] and len(names) == 3
     assert ((info["precision"] >= 0) & (info["precision"] <= 1)).all()
-    split = mj.laptop_split(tiny_cfg(a), **roles)
-    pool = mj.pool_embeddings(tiny_cfg(a), split)
+    assert info["retrieved_row"].shape == (2, 3, 2) and info.attrs["retrieved_from"] == ["openmoji", "fluent"]
+    split = mj.laptop_split(tiny_cfg(0), **roles)
+    pool = mj.pool_embeddings(tiny_cfg(0), split)
+    # the rows name the pool images that were retrieved: their labels are the recorded true labels
+    np.testing.assert_array_equal(pool["label"].values[info["retrieved_row"].values], info["retrieved_true"].values)
     assert pool.sizes["pool"] == len(fake_captions(("openmoji", "fluent")))
     assert set(pool["style"].values) == {"openmoji", "fluent"}
     assert (pool["label"].values == -1).sum() > 0 and set(pool["label"].values) == {-1, 0, 1, 2}
     muse.summarize(vp, yv, tp, yt, names, n_boot=30)
+    # two LiT seeds are two models on the same images: the trunk features are computed once, for both
+    c0, c1 = mj.lit_seed_configs(tiny_cfg(0), [0, 1])
+    e0, e1 = mj.laptop_embeddings(c0, split), mj.laptop_embeddings(c1, split)
+    assert e0.attrs["image_cache"].startswith("hit") and e1.attrs["image_cache"].startswith("hit")
+    assert not np.allclose(e0["embedding"].values, e1["embedding"].values)
+    lab = res["l1"][5]
+    assert (lab["n_supports"].values == 1).all() and "retrieved_row" not in lab
