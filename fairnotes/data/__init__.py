@@ -77,6 +77,15 @@ def _registry() -> dict[str, DatasetInfo]:
         DatasetInfo("image-folder", "paper", ("train", "val", "test"),
                     "any ImageFolder tree root/<split>/<class>/<image> (root=; class = folder name, _ as space)",
                     _paper.load_image_folder),
+        DatasetInfo("attribute-folder", "paper", ("train", "val", "test"),
+                    "an ImageFolder tree root/<split>/<class>/<image> plus a CSV of per-image attributes "
+                    "(attributes=, default root/attributes.csv; column file = path relative to root, every other "
+                    "column an attribute), e.g. D3G's IdenProf with FairFace race/gender/age pseudo-labels",
+                    _paper.load_attribute_folder),
+        DatasetInfo("fairface", "paper", ("train", "val"),
+                    "FairFace as downloaded (root=): root/<split>/<n>.jpg and root/fairface_label_<split>.csv; "
+                    "labels the 7 races, attributes race, gender, age (ground truth)",
+                    _paper.load_fairface),
     ]
     return {e.name: e for e in entries}
 

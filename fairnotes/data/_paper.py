@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ._types import ImageSet, LazyImages
 
@@ -99,3 +101,139 @@ def load_image_folder(split: str, *, root: Path | None = None, size: int = 224, 
     names = tuple(c.replace("_", " ") for c in ds.classes)
     return ImageSet("image-folder", split, LazyImages(ds, size=size), np.asarray(ds.targets, dtype=np.int64),
                     names, source=f"image folder {folder}", license="the folder owner's")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Folders with per-image attributes (D3G's IdenProf with FairFace pseudo-labels) and FairFace itself
+# ---------------------------------------------------------------------------------------------------------------
+
+def _split_folder(name: str, root: Path | None, split: str, layout: str) -> Path:
+    """``root/split`` as a folder, or a ``FileNotFoundError`` naming the expected ``layout``."""
+    if root is None:
+        raise FileNotFoundError(f"the {name} data set needs root= a folder laid out as {layout}")
+    folder = Path(root) / split
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no split folder {folder}: {name} expects {layout}")
+    return folder
+
+
+def _read_table(path: Path, required: tuple[str, ...], what: str) -> pd.DataFrame:
+    """A CSV as strings (empty cells are NaN), checked for the ``required`` columns."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} not found; expected a CSV with columns {', '.join(required)}")
+    table = pd.read_csv(path, dtype=str)
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise ValueError(f"{what} {path} lacks column(s) {', '.join(missing)}; it has: {', '.join(table.columns)}")
+    table["file"] = table["file"].str.replace("\\", "/", regex=False).str.removeprefix("./")
+    dup = table["file"][table["file"].duplicated()]
+    if len(dup):
+        raise ValueError(f"{what} {path} lists {dup.nunique()} file(s) more than once, e.g. {dup.iloc[0]!r}")
+    return table
+
+
+def _categorical(values: Any, order: tuple[str, ...] | None = None) -> pd.Categorical:
+    """A categorical column: ``order`` first (when given), then any other values, sorted."""
+    seen = sorted(set(values) - set(order or ()))
+    return pd.Categorical(values, [*(order or ()), *seen])
+
+
+def load_attribute_folder(split: str, *, root: Path | None = None, attributes: str | Path | None = None,
+                          size: int = 224, **_: object) -> ImageSet:
+    """An image folder ``root/<split>/<class>/<image>`` plus a CSV of per-image attributes.
+
+    Labels and class names are those of :func:`load_image_folder` (torchvision ``ImageFolder``; sorted
+    folder names, ``_`` read as a space). The CSV (``attributes=``, default ``root/attributes.csv``) has a
+    column ``file`` (the image path relative to ``root``, forward slashes: ``test/doctor/001.jpg``); every
+    other column is an attribute, e.g. D3G's FairFace pseudo-labels ``race``, ``gender``, ``age`` of
+    IdenProf. Images without a row (and empty cells) get ``"unknown"``.
+
+    Returns
+    -------
+    ImageSet
+        Lazy images; ``attributes`` one categorical column per CSV attribute, in image order;
+        ``meta`` ``{"attributes_csv": path, "n_unlabelled": images without a row}``.
+    """
+    from torchvision.datasets import ImageFolder
+    folder = _split_folder("attribute-folder", root, split, f"root/{split}/<class>/<image> plus root/attributes.csv")
+    csv = Path(attributes) if attributes is not None else Path(root) / "attributes.csv"
+    table = _read_table(csv, ("file",), "attributes CSV").set_index("file")
+    ds = ImageFolder(str(folder))
+    files = [Path(p).relative_to(Path(root)).as_posix() for p, _ in ds.samples]
+    joined = table.reindex(files)
+    n_unlabelled = int((~joined.index.isin(table.index)).sum())
+    attrs = joined.fillna("unknown").reset_index(drop=True)
+    for col in attrs.columns:
+        attrs[col] = _categorical(attrs[col])
+    names = tuple(c.replace("_", " ") for c in ds.classes)
+    return ImageSet("attribute-folder", split, LazyImages(ds, size=size), np.asarray(ds.targets, dtype=np.int64),
+                    names, source=f"image folder {folder} with attributes from {csv}", license="the folder owner's",
+                    attributes=attrs, meta={"attributes_csv": str(csv), "n_unlabelled": n_unlabelled})
+
+
+FAIRFACE_RACES = ("White", "Black", "Latino_Hispanic", "East Asian", "Southeast Asian", "Indian", "Middle Eastern")
+FAIRFACE_GENDERS = ("Male", "Female")
+FAIRFACE_AGES = ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "more than 70")
+
+
+class FileImages:
+    """An index-able dataset of image files: ``ds[i]`` is ``(RGB PIL image, label)``, read on demand."""
+
+    def __init__(self, paths: list[Path], labels: np.ndarray):
+        self.paths = list(paths)
+        self.labels = np.asarray(labels, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[Any, int]:
+        from PIL import Image
+        with Image.open(self.paths[i]) as img:
+            return img.convert("RGB"), int(self.labels[i])
+
+
+def _missing_files(root: Path, files: Any) -> list[str]:
+    """The entries of ``files`` (paths relative to ``root``) with no file on disk, listing each folder once."""
+    present: dict[str, set[str]] = {}
+    missing = []
+    for f in files:
+        parent, _, name = f.rpartition("/")
+        if parent not in present:
+            d = root / parent
+            present[parent] = {p.name for p in d.iterdir()} if d.is_dir() else set()
+        if name not in present[parent]:
+            missing.append(f)
+    return missing
+
+
+def load_fairface(split: str, *, root: Path | None = None, size: int = 224, **_: object) -> ImageSet:
+    """FairFace (Kärkkäinen & Joo 2021) as downloaded: ``root/<split>/<n>.jpg``, ``root/fairface_label_<split>.csv``.
+
+    Labels are the seven FairFace races in the fixed order of :data:`FAIRFACE_RACES` (class names with
+    ``_`` read as a space); ``attributes`` holds the ground-truth ``race``, ``gender`` and ``age``
+    (categorical). Every CSV row must have its image on disk.
+    """
+    layout = f"root/{split}/<n>.jpg plus root/fairface_label_{split}.csv"
+    _split_folder("fairface", root, split, layout)
+    root = Path(root)
+    csv = root / f"fairface_label_{split}.csv"
+    table = _read_table(csv, ("file", "age", "gender", "race"), "FairFace label file")
+    bad = sorted(set(table["race"]) - set(FAIRFACE_RACES), key=str)
+    if bad:
+        raise ValueError(f"{csv}: unknown race value(s) {bad}; FairFace's are {', '.join(FAIRFACE_RACES)}")
+    missing = _missing_files(root, table["file"])
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} image(s) listed in {csv} are not under {root}, e.g. "
+                                f"{', '.join(missing[:3])} (expected {layout})")
+    labels = np.asarray([FAIRFACE_RACES.index(r) for r in table["race"]], dtype=np.int64)
+    ds = FileImages([root / f for f in table["file"]], labels)
+    attrs = pd.DataFrame({"race": _categorical(table["race"], FAIRFACE_RACES),
+                      "gender": _categorical(table["gender"].fillna("unknown"), FAIRFACE_GENDERS),
+                      "age": _categorical(table["age"].fillna("unknown"), FAIRFACE_AGES)})
+    return ImageSet("fairface", split, LazyImages(ds, size=size), labels,
+                    tuple(r.replace("_", " ") for r in FAIRFACE_RACES),
+                    source=f"FairFace (Kärkkäinen & Joo 2021) from {root}; labels and attributes race, gender, age "
+                           f"are FairFace's ground-truth annotations ({csv.name})",
+                    license="CC BY 4.0 (FairFace; images from YFCC-100M Flickr)", attributes=attrs,
+                    meta={"labels_csv": str(csv)})
+

@@ -16,6 +16,8 @@
 - Cache: :func:`embed_images` (on disk, keyed by model and data).
 - Support sets: :func:`generate` (diffusers), :func:`retrieve` (SuS-X), both returning a
   :class:`SupportSet`; :func:`mix_prototypes` (MuSE's ``w·text + (1−w)·image``).
+- D3G's prompt strategies: :func:`demographic_prompts` (one prompt per demographic group and class),
+  :func:`demographic_strategies`, :func:`demographic_groups` (data in ``demographics.json``).
 
 torch, open_clip and diffusers are imported only inside the functions that need them.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 from ._cache import data_identity, embed_images, embedding_cache_path
 from ._classifier import logits, predict, zero_shot_weights
+from ._demographics import demographic_groups, demographic_prompts, demographic_strategies
 from ._embedder import PROFILES, Embedder, OpenClipEmbedder, create_embedder
 from ._generate import generate, pipeline_names, pipeline_settings
 from ._prompts import classnames, load_descriptions, template_sets, templates
@@ -36,4 +39,5 @@ __all__ = [
     "embed_images", "embedding_cache_path", "data_identity",
     "generate", "retrieve", "top_k", "pipeline_names", "pipeline_settings", "SupportSet",
     "mix_prototypes", "image_prototypes",
+    "demographic_prompts", "demographic_strategies", "demographic_groups",
 ]

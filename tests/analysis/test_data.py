@@ -15,6 +15,8 @@ VIT = "vit:embed_dim=64,depth=4,num_heads=2,patch_size=4"
 DIV_TEST = "those classes' test images (a treatment replaces 50% of one label's images, training and test)"
 ETF = " (and an ETF-head twin of each)"
 LITE = "efficientnet_lite0, published weights, frozen: heads fitted on"
+LIT = "LiT projections (frozen towers), one per seed; 10% of the base emoji held out (the classes)"
+HELD = "held-out emoji in google (w chosen on twitter; supports from openmoji, fluent)"
 
 # chapter, runs, data set, training images per class, long tail, test set, seeds, epochs — written out by hand
 # from book/*.md parameters cells and book/profiles.yaml
@@ -38,6 +40,7 @@ LAPTOP = [
      "fashion-mnist", "1000", "–", "full", "0, 1, 2", "4"),
     ("remedies", "long budget, cnn:width=16: the baseline and mixup, cutmix, paired by seed", "fashion-mnist",
      "1000", "–", "full", "0, 1, 2", "30"),
+    ("muse", LIT, "emoji captions (google, twitter)", "all captions of the other emoji", "–", HELD, "0, 1, 2", "30"),
 ]
 
 TINY = [
@@ -56,6 +59,7 @@ TINY = [
      "60", "–", "full", "0, 1", "3"),
     ("remedies", "long budget, cnn:width=8: the baseline and mixup, cutmix, paired by seed", "digits", "60", "–",
      "full", "0, 1", "6"),
+    ("muse", LIT, "emoji captions (google, twitter)", "all captions of the other emoji", "–", HELD, "0, 1", "2"),
 ]
 
 

@@ -154,3 +154,45 @@ def test_wider_pool_and_lit_seeds_sharing_classes(fake_data, one_torch_thread):
     assert not np.allclose(e0["embedding"].values, e1["embedding"].values)
     lab = res["l1"][5]
     assert (lab["n_supports"].values == 1).all() and "retrieved_row" not in lab
+
+
+def test_laptop_chapter_end_to_end_on_fakes(fake_data, one_torch_thread, monkeypatch):
+    """muse.run on synthetic emoji with a tiny LiT: settings stacked, claims per kind, glue, views."""
+    from fairnotes.analysis import VERDICTS, ParamError, _muse_views as views, muse
+    p = muse.Params(profile="tiny", seeds=(0, 1), images_per_class=(1, 3), main_images=3, n_boot=30,
+                    lit_epochs=2, lit_image_size=32, lit_holdout_fraction=0.5, retrieval_pool="styles")
+    # the tiny LiT of these tests (the fakes have four emoji styles with their own marks)
+    monkeypatch.setattr(muse.Params, "lit_config", lambda self: tiny_cfg(self.seeds[0]))
+    ds = muse.run(p, progress=False)
+    assert list(ds["setting"].values) == ["labelled-1", "labelled-3", "retrieved-1", "retrieved-3"]
+    assert list(ds["kind"].values) == ["labelled", "labelled", "retrieved", "retrieved"]
+    assert ds.sizes["seed"] == 2 and ds.sizes["label"] == 3 and ds.sizes["w"] == len(muse.W_GRID)
+    # labelled supports are right by construction; retrieval precision is measured
+    np.testing.assert_allclose(ds["precision"].sel(setting=["labelled-1", "labelled-3"]).values, 1.0)
+    assert 0 <= float(ds["precision"].sel(setting="retrieved-3")) <= 1
+    # retrieved rows: k columns used, the rest padded with −1; labelled settings hold none
+    rows = ds["retrieved_row"]
+    assert (rows.sel(setting="retrieved-1").values[:, 1:] == -1).all()
+    assert (rows.sel(setting="retrieved-3").values >= 0).all() and (rows.sel(setting="labelled-1").values == -1).all()
+    # the text-only entry is the same classifier in every setting
+    np.testing.assert_allclose(ds["recall"].sel(entry="text").values, float(ds["recall"].sel(
+        setting="labelled-1", entry="text")))
+    c = muse.claims(ds)
+    assert {str(i).split(":")[1] for i in c["claim"].values} == {"labelled", "retrieved"}
+    assert c.sizes["claim"] == 8 and set(c["verdict"].values) <= set(VERDICTS)
+    g = muse.glue_values(ds)
+    assert {"mu_v_labelled_improves_accuracy", "mu_v_retrieved_narrows_disparity", "mu_labelled_gain_recall_heldout",
+            "mu_retrieved_precision", "mu_answer"} <= set(g)
+    assert g["mu_labelled_setting"] == "labelled-3" and "labelled" in g["mu_answer"] and "retrieved" in g["mu_answer"]
+    t = views.settings_table(ds)
+    assert len(t) == 4 and "inflation" in t.columns
+    f = views.curve_frame(ds)
+    assert len(f) == 2 * len(muse.W_GRID) and (f["lower"] <= f["value"] + 1e-12).all()
+    assert len(views.class_frame(ds, "labelled-3")) == 3
+    imgs, labels, names = views.example_images(ds, "retrieved-3", [str(ds["class_name"].values[0])])
+    assert imgs.ndim == 4 and len(names) == 2 and np.bincount(labels).tolist() == [1, 3]
+    assert "ours (this run)" in views.reference_table(ds).index
+    with pytest.raises(ParamError, match="must not share a style"):
+        muse.Params(query_styles=("google",), support_styles=("google", "fluent"))
+    with pytest.raises(ParamError, match="emoji-heldout"):
+        muse.Params(dataset="flowers102")

@@ -22,34 +22,10 @@ TONE_OF_MODIFIER = {"EMOJI MODIFIER FITZPATRICK TYPE-1-2": "1-2", "EMOJI MODIFIE
                     "EMOJI MODIFIER FITZPATRICK TYPE-6": "6"}
 
 
-def _user_packages() -> Path:
-    root = Path(os.environ.get("FAIRNOTES_CACHE", Path.home() / ".cache" / "fairnotes"))
-    return root / "emoji" / "packages"
-
-
 @pytest.fixture(scope="module")
-def packages(tmp_path_factory):
-    """The four packages in the tests' cache: linked from the user's cache when complete there
-    (read only), else fetched with npm (about 20 s, 164 MB)."""
-    cache = tmp_path_factory.getbasetemp() / "fairnotes-cache"  # the conftest's FAIRNOTES_CACHE
-    mine = cache / "emoji" / "packages"
-    user = _user_packages()
-    fresh = not mine.exists()  # (asking fetch_emoji anything creates the folder)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FAIRNOTES_CACHE", str(cache))
-        if fresh:
-            names = [f"{p.npm}-{p.version}" for p in fetch_emoji.PACKAGES.values()]
-            if all((user / n / ".complete").exists() for n in names):
-                mine.parent.mkdir(parents=True, exist_ok=True)
-                mine.symlink_to(user, target_is_directory=True)
-        if fetch_emoji.missing():
-            if shutil.which("npm") is None:
-                pytest.skip("npm is not installed, so the emoji packages cannot be fetched")
-            try:
-                fetch_emoji.fetch(quiet=True)
-            except RuntimeError as e:  # registry unreachable
-                pytest.skip(f"cannot fetch the emoji packages: {e}")
-        return {s: fetch_emoji.package_dir(s) for s in fetch_emoji.STYLES}
+def packages(emoji_packages):
+    """The four packages in the tests' cache (the conftest's ``emoji_packages``)."""
+    return emoji_packages
 
 
 @pytest.fixture(scope="module")
