@@ -134,12 +134,30 @@ def _muse(p: Any) -> list[dict[str, str]]:
                  test=f"test split (w chosen on {p.validation_split}; generation seeds {_seeds(p.seeds)})")]
 
 
+def _d3g(p: Any) -> list[dict[str, str]]:
+    if not p.laptop:
+        return [_row("d3g", f"{p.model} ({p.pretrained}), published weights, not trained", p.dataset,
+                     "none (not trained)", NONE, NONE,
+                     test=f"{p.test_split} split (w chosen on {p.validation_split}; generation seeds {_seeds(p.seeds)})")]
+    cfg = p.lit_config()
+    rows = [_row("d3g", "LiT projections (frozen towers), one per seed (the MuSE chapter's runs)",
+                 f"emoji captions ({', '.join(cfg.styles)})", "all captions of the other emoji", _seeds(p.seeds),
+                 cfg.epochs, test="EmojiProf, every style as test in turn (supports from two others)")]
+    drops = [d for d in p.planted_drops if d > 0]
+    if drops:
+        rows.append(_row("d3g", f"planted bias: LiT again with {', '.join(f'{d:.0%}' for d in drops)} of the "
+                         f"tone phrases of tones {', '.join(p.planted_tones)} dropped",
+                         f"emoji captions ({', '.join(cfg.styles)})", "all captions of the other emoji",
+                         _seeds(p.seeds), cfg.epochs, test="EmojiProf, skin-tone task"))
+    return rows
+
+
 def _n(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 _BUILDERS = {"prevalence": _prevalence, "representation": _representation, "prediction_bias": _prediction_bias,
-             "remedies": _remedies, "muse": _muse}
+             "remedies": _remedies, "muse": _muse, "d3g": _d3g}
 
 
 def training_subsets(profile: str) -> Any:

@@ -173,12 +173,12 @@ def mixed_predictions(query_emb: np.ndarray, text_w: np.ndarray, support_emb: np
     class without supports keeps its text prototype); the prediction is the prototype of highest cosine.
     """
     from ..zeroshot._classifier import predict
-    from ..zeroshot._prototypes import mix_prototypes
+    from ..zeroshot._prototypes import mix_prototypes_sweep
 
     q = np.asarray(query_emb, np.float64)
     out = np.empty((len(ws), q.shape[0]), np.int64)
-    for i, w in enumerate(ws):
-        out[i] = predict(q, mix_prototypes(text_w, support_emb, support_labels, float(w)))
+    for i, protos in enumerate(mix_prototypes_sweep(text_w, support_emb, support_labels, [float(w) for w in ws])):
+        out[i] = predict(q, protos)
     return out
 
 

@@ -62,6 +62,21 @@ def mix_prototypes(text_weights: Any, image_emb: Any, labels: Any, w: float | An
         Classes with no support image: ``"text"`` keeps their text prototype; ``"raise"`` refuses.
     """
     t = _unit(np.asarray(text_weights, np.float64))
+    if missing not in ("text", "raise"):
+        raise ValueError(f"missing must be 'text' or 'raise'; got {missing!r}")
+    img, counts = image_prototypes(image_emb, labels, t.shape[0], normalize=normalize_image_mean)
+    return _mix(t, img, counts, w, missing)
+
+
+def mix_prototypes_sweep(text_weights: Any, image_emb: Any, labels: Any, ws: Any, *,
+                         normalize_image_mean: bool = True, missing: str = "text") -> list[np.ndarray]:
+    """:func:`mix_prototypes` at each text weight of ``ws``, the image means computed once (the same numbers)."""
+    t = _unit(np.asarray(text_weights, np.float64))
+    img, counts = image_prototypes(image_emb, labels, t.shape[0], normalize=normalize_image_mean)
+    return [_mix(t, img, counts, w, missing) for w in ws]
+
+
+def _mix(t: np.ndarray, img: np.ndarray, counts: np.ndarray, w: Any, missing: str) -> np.ndarray:
     k = t.shape[0]
     w = np.asarray(w, np.float64)
     if w.ndim > 1 or (w.ndim == 1 and w.shape[0] != k):
@@ -70,7 +85,6 @@ def mix_prototypes(text_weights: Any, image_emb: Any, labels: Any, w: float | An
         raise ValueError(f"w must lie in [0, 1]; got {w}")
     if missing not in ("text", "raise"):
         raise ValueError(f"missing must be 'text' or 'raise'; got {missing!r}")
-    img, counts = image_prototypes(image_emb, labels, k, normalize=normalize_image_mean)
     if img.shape[1] != t.shape[1]:
         raise ValueError(f"text prototypes have dim {t.shape[1]} but image embeddings {img.shape[1]}")
     empty = counts == 0

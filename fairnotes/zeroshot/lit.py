@@ -63,6 +63,10 @@ class LitConfig:
     draws the held-out emoji, so several training seeds can share one set of held-out classes
     (``LitConfig(seed=s, holdout_seed=0)``). A ``holdout_seed`` equal to ``seed`` is stored as ``None``,
     so it names the same run (and cache key) as leaving it out.
+
+    ``tone_drop`` plants a bias: that share of the training images whose skin tone is among ``tone_drop_tones``
+    lose their tone-phrase captions (drawn with ``seed``), so the model learns those tones' names from fewer
+    examples. At 0 (the default) neither field enters the cache key.
     """
 
     styles: tuple[str, ...] = ("google", "twitter")
@@ -76,6 +80,8 @@ class LitConfig:
     holdout_fraction: float = 0.1
     seed: int = 0
     holdout_seed: int | None = None
+    tone_drop: float = 0.0
+    tone_drop_tones: tuple[str, ...] = ("5", "6")
     templates: dict = field(default_factory=lambda: {"profession": "emoji", "skin_tone": "{}", "gender": "emoji"})
     n_boot: int = 1000
     device: str = "cpu"
@@ -91,6 +97,9 @@ class LitConfig:
                 raise ValueError(f"{name} must be a positive integer; got {v!r}")
         if self.image_size < 32:
             raise ValueError(f"image_size must be at least 32 px for EfficientNet-Lite0; got {self.image_size}")
+        if not 0 <= float(self.tone_drop) <= 1:
+            raise ValueError(f"tone_drop must lie in [0, 1]; got {self.tone_drop!r}")
+        object.__setattr__(self, "tone_drop_tones", tuple(str(t) for t in self.tone_drop_tones))
         if self.holdout_seed is not None:
             if isinstance(self.holdout_seed, bool) or not isinstance(self.holdout_seed, int):
                 raise ValueError(f"holdout_seed must be an integer or None; got {self.holdout_seed!r}")
@@ -104,7 +113,8 @@ class LitConfig:
         from ..results import config_hash
         return config_hash({"result_version": RESULT_VERSION,
                             **{f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_IN_KEY
-                               and not (f.name == "holdout_seed" and self.holdout_seed is None)}})
+                               and not (f.name == "holdout_seed" and self.holdout_seed is None)
+                               and not (f.name in ("tone_drop", "tone_drop_tones") and not self.tone_drop)}})
 
     @property
     def heldout_seed(self) -> int:
@@ -153,6 +163,22 @@ def _tower_features(cfg: LitConfig, emb: Any) -> dict:
     times["text"] = float(ds.attrs.get("wall_time_s", 0.0))
     out["times"] = times
     return out
+
+
+def _dropped_tone_pairs(cfg: LitConfig, caps: Any, pairs: Any) -> np.ndarray:
+    """True for the tone-phrase pairs removed by ``cfg.tone_drop``: of the images showing one of
+    ``cfg.tone_drop_tones``, a random share ``tone_drop`` (drawn with ``cfg.seed``) lose their tone captions."""
+    drop = np.zeros(len(pairs), bool)
+    if not cfg.tone_drop:
+        return drop
+    tones = caps.attributes["skin_tone"].astype(str).to_numpy()
+    shows = np.array([bool(set(t.split(",")) & set(cfg.tone_drop_tones)) for t in tones])
+    cand = np.flatnonzero(shows)
+    rng = np.random.default_rng([int(cfg.seed), 7])
+    chosen = rng.permutation(cand)[: int(round(cfg.tone_drop * cand.size))]
+    lose = np.zeros(len(tones), bool)
+    lose[chosen] = True
+    return (pairs["kind"].to_numpy() == "tone") & lose[pairs["image"].to_numpy()]
 
 
 def _project(emb: Any, img: np.ndarray | None = None, txt: np.ndarray | None = None) -> np.ndarray:
@@ -226,7 +252,8 @@ def run(cfg: LitConfig) -> xr.Dataset:
     pair_text = pairs["caption"].map(text_index).to_numpy()
     held_img = ev.holdout_mask(caps.labels, cfg.holdout_fraction, cfg.heldout_seed)
     held_pair = held_img[pairs["image"].to_numpy()]
-    train = (pairs["image"].to_numpy()[~held_pair], pair_text[~held_pair])
+    keep = ~held_pair & ~_dropped_tone_pairs(cfg, caps, pairs)
+    train = (pairs["image"].to_numpy()[keep], pair_text[keep])
     # held-out retrieval: held-out images against the captions of held-out emoji
     h_img = np.flatnonzero(held_img)
     h_txt = np.unique(pair_text[held_pair])
@@ -269,7 +296,7 @@ def run(cfg: LitConfig) -> xr.Dataset:
     zs = _zero_shot(cfg, emb, feats)
     ds = xr.merge([ds, zs], combine_attrs="override")
     ds.attrs.update(
-        {"model": emb.name, "projections": f"$FAIRNOTES_CACHE/zeroshot/lit/{path.name}", "n_train_pairs": int((~held_pair).sum()),
+        {"model": emb.name, "projections": f"$FAIRNOTES_CACHE/zeroshot/lit/{path.name}", "n_train_pairs": int(keep.sum()),
          "n_heldout_pairs": int(held_pair.sum()), "n_train_images": int((~held_img).sum()),
          "n_heldout_images": int(held_img.sum()), "n_emoji_groups": int(caps.num_classes),
          "n_heldout_groups": int(np.unique(caps.labels[held_img]).size), "n_captions": len(feats["texts"]),

@@ -17,6 +17,10 @@ ETF = " (and an ETF-head twin of each)"
 LITE = "efficientnet_lite0, published weights, frozen: heads fitted on"
 LIT = "LiT projections (frozen towers), one per seed; 10% of the base emoji held out (the classes)"
 HELD = "held-out emoji in google (w chosen on twitter; supports from openmoji, fluent)"
+D3G_LIT = "LiT projections (frozen towers), one per seed (the MuSE chapter's runs)"
+CAPS = ("emoji captions (google, twitter)", "all captions of the other emoji", "–")
+D3G_TEST = "EmojiProf, every style as test in turn (supports from two others)"
+PLANTED = "planted bias: LiT again with {} of the tone phrases of tones 5, 6 dropped"
 
 # chapter, runs, data set, training images per class, long tail, test set, seeds, epochs — written out by hand
 # from book/*.md parameters cells and book/profiles.yaml
@@ -41,6 +45,8 @@ LAPTOP = [
     ("remedies", "long budget, cnn:width=16: the baseline and mixup, cutmix, paired by seed", "fashion-mnist",
      "1000", "–", "full", "0, 1, 2", "30"),
     ("muse", LIT, "emoji captions (google, twitter)", "all captions of the other emoji", "–", HELD, "0, 1, 2", "30"),
+    ("d3g", D3G_LIT, *CAPS, D3G_TEST, "0, 1, 2", "30"),
+    ("d3g", PLANTED.format("50%, 90%"), *CAPS, "EmojiProf, skin-tone task", "0, 1, 2", "30"),
 ]
 
 TINY = [
@@ -60,6 +66,8 @@ TINY = [
     ("remedies", "long budget, cnn:width=8: the baseline and mixup, cutmix, paired by seed", "digits", "60", "–",
      "full", "0, 1", "6"),
     ("muse", LIT, "emoji captions (google, twitter)", "all captions of the other emoji", "–", HELD, "0, 1", "2"),
+    ("d3g", D3G_LIT, *CAPS, D3G_TEST, "0, 1", "2"),
+    ("d3g", PLANTED.format("90%"), *CAPS, "EmojiProf, skin-tone task", "0, 1", "2"),
 ]
 
 

@@ -118,3 +118,15 @@ def test_support_set_labels_map_to_classes(tiny_embedder, tmp_path):
     assert s.label_indices(["a", "b"]).tolist() == [1, 1, 0, 0]
     with pytest.raises(KeyError, match="not among"):
         s.label_indices(["a"])
+
+
+def test_mix_prototypes_sweep_is_mix_prototypes_at_each_w():
+    from fairnotes.zeroshot._prototypes import mix_prototypes_sweep
+    rng = np.random.default_rng(3)
+    text, sup = rng.standard_normal((5, 8)), rng.standard_normal((12, 8))
+    labels = np.array([0, 0, 1, 2, 2, 2, 3, 3, 0, 1, 2, 3])  # class 4 has no support: keeps its text prototype
+    ws = [0.0, 0.25, 0.5, 1.0]
+    for w, got in zip(ws, mix_prototypes_sweep(text, sup, labels, ws)):
+        np.testing.assert_array_equal(got, zeroshot.mix_prototypes(text, sup, labels, w))
+    with pytest.raises(ValueError, match=r"w must lie in \[0, 1\]"):
+        mix_prototypes_sweep(text, sup, labels, [1.5])
