@@ -30,10 +30,12 @@ from typing import Callable, Literal
 
 from ._cards import cards, cards_table
 from ._emoji import caption_pairs, emoji_captions, emojiprof_counts
+from ._scenes import SceneSpec, compose_scenes, scene_card
 from ._types import ImageSet, LazyImages, long_tail_counts
 
 __all__ = ["ImageSet", "LazyImages", "DatasetInfo", "available", "info", "load", "long_tail_counts", "cards",
-           "cards_table", "emojiprof_counts", "emoji_captions", "caption_pairs"]
+           "cards_table", "emojiprof_counts", "emoji_captions", "caption_pairs", "SceneSpec", "compose_scenes",
+           "scene_card"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class DatasetInfo:
 
 
 def _registry() -> dict[str, DatasetInfo]:
-    from . import _emoji, _laptop, _paper
+    from . import _emoji, _laptop, _paper, _scenes
     entries = [
         DatasetInfo("fashion-mnist", "laptop", ("train", "test"),
                     "Zalando Fashion-MNIST: 60k/10k 28×28 grey clothing images, 10 balanced classes",
@@ -62,6 +64,13 @@ def _registry() -> dict[str, DatasetInfo]:
                     "licensed emoji art styles (Noto, Twemoji, OpenMoji, Fluent), one 64×64 image per cell; "
                     "styles= picks styles, size= the side",
                     _emoji.load_emojiprof),
+        DatasetInfo("emoji-scenes", "laptop", ("train", "val", "test"),
+                    "Emoji scenes, a controlled analog of multi-label web images: one EmojiProf person and 0-2 "
+                    "object emoji on a white 96×96 canvas, multi-hot labels in meta['multi_hot']; train (4,000, "
+                    "seed 0) and val (800, seed 1) with a web-like tone and profession-gender skew in Noto and "
+                    "Twemoji art, test (2,400, seed 2) balanced over profession × gender × tone in OpenMoji and "
+                    "Fluent art; composed in memory; n= and seed= override",
+                    _scenes.load_scenes),
         DatasetInfo("cifar10", "paper", ("train", "test"), "CIFAR-10, 50k/10k 32×32 colour",
                     partial(_paper.load_cifar, "cifar10")),
         DatasetInfo("cifar100", "paper", ("train", "test"), "CIFAR-100, 50k/10k 32×32 colour, 100 classes",

@@ -18,12 +18,24 @@ picks one, half the time each). timm draws from numpy's global generator and nee
 :class:`Mixer` gives it its own seeded stream (swapped in and out around each call, so the
 caller's numpy state is untouched and a resumed run replays the same draws) and leaves the
 last image of an odd batch out.
+
+Multi-label losses (:data:`MULTILABEL_LOSSES`, :func:`multilabel_loss`): with multi-hot targets
+``y`` (``N×L``, 0/1), ``"multilabel-softmax"`` is the cross-entropy against ``y / Σ_c y_c``
+(:func:`multilabel_softmax_loss`; Mahajan et al. 2018, ClassyVision's count-based soft-target
+loss) and ``"bce"`` the per-label binary cross-entropy averaged over labels and images
+(:func:`bce_multilabel_loss`). They are defined in :mod:`fairnotes.heads._multilabel`, because
+the heads (a layer below the jobs, which may not import them) train with them too, and are
+re-exported here.
 """
 from __future__ import annotations
 
 from typing import Any, Sequence
 
+from ..heads._multilabel import MULTILABEL_LOSSES, bce_multilabel_loss, multilabel_loss, multilabel_softmax_loss
+
 LOSSES = ("cross_entropy", "focal")
+__all__ = ["LOSSES", "classification_loss", "Mixer", "check_class_weights",
+           "MULTILABEL_LOSSES", "multilabel_loss", "multilabel_softmax_loss", "bce_multilabel_loss"]
 
 
 def classification_loss(logits: Any, target: Any, *, label_smoothing: float = 0.0,
