@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 @pytest.mark.parametrize("chapter", chapters(ROOT))
 def test_chapter_runs_with_tiny_profile(chapter, tmp_path, request):
-    if chapter in ("data", "muse"):  # chapters that read the emoji art: link (or fetch) the packages first
+    if chapter in ("data", "muse", "d3g", "multilabel"):  # chapters that read the emoji art: link (or fetch) the packages first
         request.getfixturevalue("emoji_packages")
     rep = run_chapter(chapter, profile="tiny", out_dir=tmp_path, root=ROOT, progress=False)
     nb = json.loads(rep.notebook.read_text())

@@ -37,7 +37,7 @@ __all__ = ["CHAPTERS", "params_class", "profile_params", "check_params", "module
            "per_dataset", "seed_interval", "rerun_band", "spearman_ci", "short_name"]
 
 #: chapters with an analysis module (``fairnotes.analysis.<name>``)
-CHAPTERS = ("prevalence", "representation", "prediction_bias", "remedies", "muse", "d3g")
+CHAPTERS = ("prevalence", "representation", "prediction_bias", "remedies", "multilabel", "muse", "d3g")
 
 
 def module(chapter: str):

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["training_subsets", "emoji_twins", "determinism", "COLUMNS"]
+__all__ = ["training_subsets", "emoji_twins", "determinism", "scene_tables", "COLUMNS"]
 
 #: the columns of :func:`training_subsets` (every cell a string)
 COLUMNS = ("chapter", "runs", "data set", "training images per class", "long tail", "test set", "seeds", "epochs")
@@ -152,12 +152,19 @@ def _d3g(p: Any) -> list[dict[str, str]]:
     return rows
 
 
+def _multilabel(p: Any) -> list[dict[str, str]]:
+    return [_row("multilabel", f"linear multi-label heads (softmax and BCE) on frozen {p.backbone} features",
+                 p.dataset, _per_class(p.max_per_class) + " (web-skewed scenes)", _seeds(p.seeds), p.epochs,
+                 test="balanced scenes in the other art styles")]
+
+
 def _n(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 _BUILDERS = {"prevalence": _prevalence, "representation": _representation, "prediction_bias": _prediction_bias,
-             "remedies": _remedies, "muse": _muse, "d3g": _d3g}
+             "remedies": _remedies, "multilabel": _multilabel, "muse": _muse,
+             "d3g": _d3g}
 
 
 def training_subsets(profile: str) -> Any:
@@ -241,3 +248,30 @@ def determinism(path: Any = None) -> tuple[Any, dict[str, Any]]:
             "det_seed_gap_change": abs(float(rows[_SEED]["gap_change"])),
             "det_max_gap_change": max((abs(float(rows[n]["gap_change"])) for n in changed), default=0.0)}
     return table, glue
+
+
+def scene_tables(n: dict[str, int] | None = None) -> tuple[Any, Any, dict[str, Any]]:
+    """The emoji-scenes card: the share of each skin tone and of each gender per split (tables, splits as columns),
+    and glue values ``sc_*`` (scenes per split; the training share of the default and lightest tones; the training
+    share of the stereotyped gender among the gendered scenes of the stereotyped professions). ``n`` overrides the
+    scenes per split (tests)."""
+    import pandas as pd
+
+    from .. import data
+    from ..data._scenes import STEREOTYPES
+    sets = {s: data.load("emoji-scenes", s, **({"n": n[s]} if n and s in n else {})) for s in ("train", "val", "test")}
+    card = data.scene_card(sets)
+    marg = card[card["profession"] == "all"]
+    tables = [marg[marg["attribute"] == a].pivot(index="value", columns="split", values="share")
+              .reindex(columns=list(sets)).rename_axis(a.replace("_", " ")).round(3) for a in ("skin_tone", "gender")]
+    tr = sets["train"].attributes
+    tone = tr["skin_tone"].astype(str)
+    st = dict(STEREOTYPES)
+    prof, gender = tr["profession"].astype(str), tr["gender"].astype(str)
+    gendered = prof.isin(list(st)) & gender.isin(["man", "woman"])
+    glue = {"sc_n_train": len(sets["train"]), "sc_n_val": len(sets["val"]), "sc_n_test": len(sets["test"]),
+            "sc_train_light": float(tone.isin(["none", "1-2"]).mean()),
+            "sc_train_dark": float(tone.isin(["5", "6"]).mean()),
+            "sc_train_stereotyped": float((gender[gendered] == prof[gendered].map(st)).mean()),
+            "sc_n_stereotyped": len(st)}
+    return tables[0], tables[1], glue

@@ -20,6 +20,8 @@ HELD = "held-out emoji in google (w chosen on twitter; supports from openmoji, f
 D3G_LIT = "LiT projections (frozen towers), one per seed (the MuSE chapter's runs)"
 CAPS = ("emoji captions (google, twitter)", "all captions of the other emoji", "–")
 D3G_TEST = "EmojiProf, every style as test in turn (supports from two others)"
+ML = ("multilabel", "linear multi-label heads (softmax and BCE) on frozen efficientnet_lite0 features", "emoji-scenes")
+ML_TEST = "balanced scenes in the other art styles"
 PLANTED = "planted bias: LiT again with {} of the tone phrases of tones 5, 6 dropped"
 
 # chapter, runs, data set, training images per class, long tail, test set, seeds, epochs — written out by hand
@@ -44,6 +46,7 @@ LAPTOP = [
      "fashion-mnist", "1000", "–", "full", "0, 1, 2", "4"),
     ("remedies", "long budget, cnn:width=16: the baseline and mixup, cutmix, paired by seed", "fashion-mnist",
      "1000", "–", "full", "0, 1, 2", "30"),
+    (*ML, "all (web-skewed scenes)", "–", ML_TEST, "0, 1, 2", "100"),
     ("muse", LIT, "emoji captions (google, twitter)", "all captions of the other emoji", "–", HELD, "0, 1, 2", "30"),
     ("d3g", D3G_LIT, *CAPS, D3G_TEST, "0, 1, 2", "30"),
     ("d3g", PLANTED.format("50%, 90%"), *CAPS, "EmojiProf, skin-tone task", "0, 1, 2", "30"),
@@ -65,6 +68,7 @@ TINY = [
      "60", "–", "full", "0, 1", "3"),
     ("remedies", "long budget, cnn:width=8: the baseline and mixup, cutmix, paired by seed", "digits", "60", "–",
      "full", "0, 1", "6"),
+    (*ML, "4 (web-skewed scenes)", "–", ML_TEST, "0, 1", "5"),
     ("muse", LIT, "emoji captions (google, twitter)", "all captions of the other emoji", "–", HELD, "0, 1", "2"),
     ("d3g", D3G_LIT, *CAPS, D3G_TEST, "0, 1", "2"),
     ("d3g", PLANTED.format("90%"), *CAPS, "EmojiProf, skin-tone task", "0, 1", "2"),
