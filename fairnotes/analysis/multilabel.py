@@ -52,6 +52,12 @@ class Params(ChapterParams):
     max_per_class: int | None = None
     n_boot: int = 200
     cam_per_group: int = 6
+    # paper profile: a multi-label folder (an OpenImages / Inclusive Images subset) and an evaluation folder (MR2)
+    data_root: str | None = None
+    eval_dataset: str | None = None  # None: the test split of ``dataset``
+    eval_root: str | None = None
+    eval_split: str = "test"
+    group_attributes: tuple[str, ...] = ("skin_tone", "gender")
 
     def __post_init__(self) -> None:
         problems = []
@@ -68,18 +74,14 @@ def run(p: Params, *, refresh: bool = False, progress: bool | None = None) -> xr
     return cached_analysis(p, lambda q: _compute(q, progress=progress), refresh=refresh)
 
 
-def _split(p: Params, split: str, progress: bool | None) -> tuple[np.ndarray, Any]:
+def _split(p: Params, split: str, progress: bool | None, *, dataset: str | None = None,
+           root: str | None = None) -> tuple[np.ndarray, Any]:
     from .. import data
     from ..jobs import features
-    f = features.extract(p.backbone, p.dataset, split, image_size=p.image_size, max_per_class=p.max_per_class,
-                         progress=progress)
-    images = data.load(p.dataset, split)
-    if p.max_per_class is not None:  # ImageSet.per_class's rows (the features' rows), multi-hot targets with them
-        keep = np.sort(np.concatenate([np.flatnonzero(images.labels == c)[: p.max_per_class]
-                                       for c in range(images.num_classes)]))
-        multi = np.asarray(images.meta["multi_hot"])[keep]
-        images = images.subset(keep)
-        images.meta["multi_hot"] = multi
+    dataset, root = dataset or p.dataset, root if dataset else p.data_root
+    f = features.extract(p.backbone, dataset, split, image_size=p.image_size, max_per_class=p.max_per_class,
+                         data_root=root, progress=progress)
+    images = data.load(dataset, split, max_per_class=p.max_per_class, **({"root": root} if root else {}))
     if len(images) != f.sizes["sample"]:
         raise RuntimeError(f"{split}: {len(images)} scenes but {f.sizes['sample']} feature rows")
     return np.asarray(f["features"].values, np.float32), images
@@ -90,37 +92,43 @@ def events(images: Any, pred: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndar
     from ..data._scenes import STEREOTYPES
     names = list(images.meta["label_names"])
     a = images.attributes
-    gender = a["gender"].astype(str).to_numpy()
-    prof = a["profession"].astype(str).to_numpy()
     col = {n: i for i, n in enumerate(names)}
-    n = len(gender)
+    n = len(a)
     rows = np.arange(n)
-    out = {"person": (np.ones(n, bool), pred[:, col["person"]] == 1),
-           "profession": (np.ones(n, bool), pred[rows, [col[x] for x in prof]] == 1)}
-    gendered = np.isin(gender, ["man", "woman"])
-    other = np.where(gender == "man", col["woman"], col["man"])
-    out["wrong_gender"] = (gendered, gendered & (pred[rows, other] == 1))
-    stereo = {str(k): str(v) for k, v in STEREOTYPES}
-    st_gender = np.array([stereo.get(x, "") for x in prof])
-    counter = gendered & (st_gender != "") & (gender != st_gender)
-    st_col = np.array([col[g] if g in col else 0 for g in st_gender])
-    out["stereotype"] = (counter, counter & (pred[rows, st_col] == 1))
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if "person" in col:
+        out["person"] = (np.ones(n, bool), pred[:, col["person"]] == 1)
+    prof = a["profession"].astype(str).to_numpy() if "profession" in a else None
+    if prof is not None and set(prof) <= set(col):
+        out["profession"] = (np.ones(n, bool), pred[rows, [col[x] for x in prof]] == 1)
+    if "gender" in a and {"man", "woman"} <= set(col):
+        gender = a["gender"].astype(str).to_numpy()
+        gendered = np.isin(gender, ["man", "woman"])
+        other = np.where(gender == "man", col["woman"], col["man"])
+        out["wrong_gender"] = (gendered, gendered & (pred[rows, other] == 1))
+        if prof is not None:
+            stereo = {str(k): str(v) for k, v in STEREOTYPES}
+            st_gender = np.array([stereo.get(x, "") for x in prof])
+            counter = gendered & (st_gender != "") & (gender != st_gender)
+            st_col = np.array([col[g] if g in col else 0 for g in st_gender])
+            out["stereotype"] = (counter, counter & (pred[rows, st_col] == 1))
     return out
 
 
 def _compute(p: Params, *, progress: bool | None = None) -> xr.Dataset:
-    if p.profile == "paper":
-        raise NotImplementedError("the multi-label chapter's paper profile (an OpenImages/Inclusive Images subset as "
-                                  "a folder + label CSV, MR2 + an attribute CSV) is not built yet; laptop and tiny run")
     from ..heads._multilabel import fit_multilabel_head, head_scores
     from ..metrics import (average_precision, predict_multilabel, threshold_operating_point,
                            topk_operating_point)
     from ..metrics._resample import replicate_accuracy, two_source_interval
     xtr, tr = _split(p, "train", progress)
     xva, va = _split(p, "val", progress)
-    xte, te = _split(p, "test", progress)
-    ytr, yva, yte = (np.asarray(d.meta["multi_hot"], np.float32) for d in (tr, va, te))
-    names = [str(n) for n in te.meta["label_names"]]
+    if p.eval_dataset:
+        xte, te = _split(p, p.eval_split, progress, dataset=p.eval_dataset, root=p.eval_root)
+    else:
+        xte, te = _split(p, p.eval_split, progress)
+    names = [str(n) for n in tr.meta["label_names"]]
+    ytr, yva = (np.asarray(d.meta["multi_hot"], np.float32) for d in (tr, va))
+    yte = _align(te, names)
     keep = ytr.sum(1) > 0
     scores, preds, ops, heads = {}, {}, {}, {}
     for loss in LOSSES:
@@ -128,7 +136,8 @@ def _compute(p: Params, *, progress: bool | None = None) -> xr.Dataset:
             h = fit_multilabel_head(xtr[keep], ytr[keep], loss=loss, epochs=p.epochs, lr=p.lr,
                                     weight_decay=p.weight_decay, seed=int(s))
             sv, st = head_scores(h, xva, loss), head_scores(h, xte, loss)
-            op = topk_operating_point(sv, yva) if loss == "multilabel-softmax" else threshold_operating_point(sv, yva)
+            op = topk_operating_point(sv, yva, ks=tuple(range(1, min(5, len(names)) + 1))) \
+                if loss == "multilabel-softmax" else threshold_operating_point(sv, yva)
             scores[loss, s], preds[loss, s], ops[loss, s], heads[loss, s] = st, predict_multilabel(st, op), op, h
     seeds = [int(s) for s in p.seeds]
     n_s, n = len(seeds), len(yte)
@@ -157,9 +166,14 @@ def _compute(p: Params, *, progress: bool | None = None) -> xr.Dataset:
     ds["map_seed"] = (("loss", "seed"), m)
     # per-group event rates
     a = te.attributes
-    groups = {"skin_tone": a["skin_tone"].astype(str).to_numpy(), "gender": a["gender"].astype(str).to_numpy()}
-    for ev in EVENTS:
-        per = [[events(te, preds[l, s])[ev] for s in seeds] for l in LOSSES]
+    groups = {g: a[g].astype(str).to_numpy() for g in p.group_attributes if g in a}
+    if not groups:
+        raise ValueError(f"the evaluation set has none of the group attributes {list(p.group_attributes)}; it has "
+                         f"{list(a.columns)}")
+    te_eval = _relabel(te, names)
+    found = events(te_eval, preds[LOSSES[0], seeds[0]])
+    for ev in [e for e in EVENTS if e in found]:
+        per = [[events(te_eval, preds[l, s])[ev] for s in seeds] for l in LOSSES]
         applies = per[0][0][0]
         hits = np.array([[h for _, h in row] for row in per], float)[:, :, applies]  # (loss, seed, N')
         for attr, g in groups.items():
@@ -187,12 +201,38 @@ def _compute(p: Params, *, progress: bool | None = None) -> xr.Dataset:
         rate = [x.mean(-1) for x in (hits.mean(1),)]
         ds[f"{ev}_rate"] = ("loss", rate[0], {"description": EVENTS[ev]})
     ds["topk"] = ("seed", [int(ops["multilabel-softmax", s].k) for s in seeds])
+    ds.attrs.update(group_attr=next(iter(groups)), events=[e for e in EVENTS if e in found],
+                    eval_dataset=p.eval_dataset or p.dataset)
     ds.attrs.update(profile=p.profile, backbone=p.backbone, image_size=int(p.image_size), dataset=p.dataset,
                     n_train=int(keep.sum()), n_val=len(yva), n_test=n, n_labels=len(names), n_boot=int(p.n_boot),
-                    n_seeds=n_s, cam_per_group=int(p.cam_per_group), train_styles=sorted(set(tr.attributes["style"].astype(str))),
-                    test_styles=sorted(set(te.attributes["style"].astype(str))))
-    ds = ds.merge(_cams(p, te, heads, names, progress=progress))
+                    n_seeds=n_s, cam_per_group=int(p.cam_per_group), train_styles=_styles(tr), test_styles=_styles(te))
+    if "person_box" in te.attributes and p.cam_per_group > 0:
+        ds = ds.merge(_cams(p, te, heads, names, progress=progress))
     return ds
+
+
+def _styles(images: Any) -> list[str]:
+    a = images.attributes
+    return sorted(set(a["style"].astype(str))) if a is not None and "style" in a else []
+
+
+def _align(te: Any, names: list[str]) -> np.ndarray:
+    """The evaluation set's multi-hot targets on the training label columns (its labels must all be among them)."""
+    own = [str(n) for n in te.meta["label_names"]]
+    extra = sorted(set(own) - set(names))
+    if extra:
+        raise ValueError(f"the evaluation set has labels the training set lacks: {extra[:10]}")
+    y = np.zeros((len(te), len(names)), np.float32)
+    m = np.asarray(te.meta["multi_hot"], np.float32)
+    for j, n in enumerate(own):
+        y[:, names.index(n)] = m[:, j]
+    return y
+
+
+def _relabel(te: Any, names: list[str]) -> Any:
+    """``te`` seen through the training label columns (for :func:`events`)."""
+    import types
+    return types.SimpleNamespace(meta={"label_names": names}, attributes=te.attributes)
 
 
 def _cams(p: Params, te: Any, heads: dict, names: list[str], *, progress: bool | None) -> xr.Dataset:
@@ -219,7 +259,8 @@ def _cams(p: Params, te: Any, heads: dict, names: list[str], *, progress: bool |
         mask[j, int(y0):int(y0 + side), int(x0):int(x0 + side)] = True
     labels = [n for n in ("person", "woman") if n in names]
     share = np.full((len(LOSSES), len(labels), len(chosen)), np.nan)
-    maps = np.zeros((len(LOSSES), len(labels), min(len(chosen), 4), size, size), np.float32)
+    example = np.array([int(np.flatnonzero(tone[chosen] == t)[0]) for t in sorted(set(tone[chosen]))], np.int64)
+    maps = np.zeros((len(LOSSES), len(labels), len(example), size, size), np.float32)
     s0 = p.seeds[0]
     torch.manual_seed(0)
     for li, loss in enumerate(LOSSES):
@@ -239,13 +280,15 @@ def _cams(p: Params, te: Any, heads: dict, names: list[str], *, progress: bool |
                 tot = g.reshape(len(chosen), -1).sum(1)
                 share[li, ki] = np.where(tot > 0, (g * mask).reshape(len(chosen), -1).sum(1) / np.maximum(tot, 1e-12),
                                          np.nan)
-                maps[li, ki] = g[: maps.shape[2]]
+                maps[li, ki] = g[example]
     return xr.Dataset({"cam_share": (("loss", "cam_label", "cam_scene"), share,
                                      {"description": "share of the Grad-CAM mass inside the person's box"}),
                        "cam_tone": ("cam_scene", tone[chosen]), "cam_index": ("cam_scene", chosen),
                        "cam_box_share": ("cam_scene", mask.reshape(len(chosen), -1).mean(1),
                                          {"description": "share of the image the person's box covers"}),
-                       "cam_maps": (("loss", "cam_label", "cam_example", "y", "x"), maps)},
+                       "cam_maps": (("loss", "cam_label", "cam_example", "y", "x"), maps,
+                                    {"description": "Grad-CAM maps of one scene per skin tone (cam_example_index)"}),
+                       "cam_example_index": ("cam_example", chosen[example])},
                       coords={"loss": list(LOSSES), "cam_label": labels})
 
 
@@ -267,16 +310,20 @@ def claims(ds: xr.Dataset) -> xr.Dataset:
                   statement="Multi-label softmax and BCE reach the same mAP (within one point)",
                   measure="mAP of BCE minus mAP of multi-label softmax, same features, initial weights and seeds",
                   ours=m[0], lower=m[1], upper=m[2], rule=near(0, margin=0.01))]
-    for ev, attr in (("person", "skin_tone"), ("profession", "skin_tone"), ("wrong_gender", "skin_tone")):
+    attr = ds.attrs.get("group_attr", "skin_tone")
+    for ev in ("person", "profession", "wrong_gender"):
+        if f"{ev}_delta_gap_{attr}" not in ds:
+            continue
         d = v(f"{ev}_delta_gap_{attr}")
-        rows.append(Claim(id=f"ml.bce_narrows_{ev}_gap", paper=OURS, statement=f"BCE treats skin tones more equally "
-                          f"than multi-label softmax: {EVENTS[ev]}", measure=f"largest between-tone difference of the "
-                          f"{ev} rate, BCE minus softmax, paired", ours=d[0], lower=d[1], upper=d[2], rule=below(0)))
+        rows.append(Claim(id=f"ml.bce_narrows_{ev}_gap", paper=OURS, statement=f"BCE treats {attr} groups more equally "
+                          f"than multi-label softmax: {EVENTS[ev]}", measure=f"largest between-group ({attr}) difference "
+                          f"of the {ev} rate, BCE minus softmax, paired", ours=d[0], lower=d[1], upper=d[2], rule=below(0)))
     return claims_dataset(rows, chapter="multilabel")
 
 
 def glue_values(ds: xr.Dataset) -> dict[str, Any]:
     """The numbers the prose quotes, all ``ml_*``."""
+    attr = ds.attrs.get("group_attr", "skin_tone")
     out: dict[str, Any] = {"ml_n_train": int(ds.attrs["n_train"]), "ml_n_val": int(ds.attrs["n_val"]),
                            "ml_n_test": int(ds.attrs["n_test"]), "ml_n_labels": int(ds.attrs["n_labels"]),
                            "ml_n_seeds": int(ds.attrs["n_seeds"]), "ml_topk": float(ds["topk"].mean()),
@@ -287,10 +334,13 @@ def glue_values(ds: xr.Dataset) -> dict[str, Any]:
         for x in ("", "_lower", "_upper"):
             out[f"ml_map_{key}{x}"] = float(ds[f"map{x}"].sel(loss=loss))
         for ev in EVENTS:
-            out[f"ml_{ev}_rate_{key}"] = float(ds[f"{ev}_rate"].sel(loss=loss))
-            if f"{ev}_gap_skin_tone" in ds:
+            if f"{ev}_rate" in ds:
+                out[f"ml_{ev}_rate_{key}"] = float(ds[f"{ev}_rate"].sel(loss=loss))
+            if f"{ev}_rate" not in ds:
+                continue
+            if f"{ev}_gap_{attr}" in ds:
                 for x in ("", "_lower", "_upper"):
-                    out[f"ml_{ev}_gap_{key}{x}"] = float(ds[f"{ev}_gap_skin_tone{x}"].sel(loss=loss))
+                    out[f"ml_{ev}_gap_{key}{x}"] = float(ds[f"{ev}_gap_{attr}{x}"].sel(loss=loss))
         if "cam_share" in ds:
             for lab in ds["cam_label"].values:
                 out[f"ml_cam_{lab}_{key}"] = float(np.nanmean(ds["cam_share"].sel(loss=loss, cam_label=lab)))
@@ -299,8 +349,8 @@ def glue_values(ds: xr.Dataset) -> dict[str, Any]:
     for x in ("", "_lower", "_upper"):
         out[f"ml_delta_map{x}"] = float(ds[f"delta_map{x}"])
         for ev in EVENTS:
-            if f"{ev}_delta_gap_skin_tone" in ds:
-                out[f"ml_{ev}_delta_gap{x}"] = float(ds[f"{ev}_delta_gap_skin_tone{x}"])
+            if f"{ev}_delta_gap_{attr}" in ds:
+                out[f"ml_{ev}_delta_gap{x}"] = float(ds[f"{ev}_delta_gap_{attr}{x}"])
     c = claims(ds)
     for cid, verdict in zip(c["claim"].values, c["verdict"].values):
         out[f"ml_v_{str(cid).split('.', 1)[1]}"] = str(verdict)

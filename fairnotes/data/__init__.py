@@ -83,6 +83,10 @@ def _registry() -> dict[str, DatasetInfo]:
                     partial(_paper.load_lazy, "dtd")),
         DatasetInfo("fgvc-aircraft", "paper", ("train", "val", "test"), "FGVC-Aircraft (100 variants)",
                     partial(_paper.load_lazy, "fgvc-aircraft")),
+        DatasetInfo("multilabel-folder", "paper", ("train", "val", "test"),
+                    "a multi-label image folder root/<split>/<image> + labels.csv (file, labels ';'-joined, optional "
+                    "attribute columns): an OpenImages / Inclusive Images subset, or MR2 with its groups",
+                    _paper.load_multilabel_folder),
         DatasetInfo("image-folder", "paper", ("train", "val", "test"),
                     "any ImageFolder tree root/<split>/<class>/<image> (root=; class = folder name, _ as space)",
                     _paper.load_image_folder),

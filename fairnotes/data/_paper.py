@@ -237,3 +237,55 @@ def load_fairface(split: str, *, root: Path | None = None, size: int = 224, **_:
                     license="CC BY 4.0 (FairFace; images from YFCC-100M Flickr)", attributes=attrs,
                     meta={"labels_csv": str(csv)})
 
+
+
+def load_multilabel_folder(split: str, *, root: Path | None = None, labels: str | Path | None = None,
+                           size: int = 224, **_: object) -> ImageSet:
+    """A multi-label image folder: ``root/<split>/<image>`` plus a CSV (``labels``, default ``root/labels.csv``)
+    with a column ``file`` (path relative to ``root``), a column ``labels`` (the image's labels joined by ``;``)
+    and any attribute columns (gender, race, …: e.g. MR2's self-identified groups).
+
+    An OpenImages / Inclusive Images subset for training, or MR2 for evaluation, in one layout. The label names are
+    the sorted union over the *whole* CSV, so every split has the same columns. ``labels`` of the ImageSet is each
+    image's first label (for code that wants one); the multi-hot targets are ``meta["multi_hot"]`` (N × L uint8)
+    with ``meta["label_names"]``; the attribute columns are ``attributes`` (categorical; "unknown" where empty).
+    """
+    import pandas as pd
+    if root is None:
+        raise FileNotFoundError("the multilabel-folder data set needs root= a folder holding <split>/<image> files "
+                                "and labels.csv (columns file, labels, optional attributes)")
+    root = Path(root)
+    folder = root / split
+    csv = Path(labels) if labels is not None else root / "labels.csv"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no split folder {folder} (expected root/{split}/<image> and root/labels.csv)")
+    if not csv.exists():
+        raise FileNotFoundError(f"no label file {csv}: a CSV with columns file, labels (';'-joined), and optional "
+                                f"attribute columns")
+    table = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    missing = [c for c in ("file", "labels") if c not in table.columns]
+    if missing:
+        raise ValueError(f"{csv} lacks the column(s) {missing}; it has {list(table.columns)}")
+    table["file"] = table["file"].str.replace("\\\\", "/", regex=False).str.lstrip("./")
+    names = sorted({lab.strip() for cell in table["labels"] for lab in cell.split(";") if lab.strip()})
+    if not names:
+        raise ValueError(f"{csv}: no labels at all")
+    here = table[table["file"].str.startswith(f"{split}/")].reset_index(drop=True)
+    if here.empty:
+        raise ValueError(f"{csv} lists no image of split {split!r} (files must start with '{split}/')")
+    gone = [f for f in here["file"] if not (root / f).exists()]
+    if gone:
+        raise FileNotFoundError(f"{len(gone)} images listed in {csv} are missing, e.g. {gone[:3]}")
+    col = {n: i for i, n in enumerate(names)}
+    multi = np.zeros((len(here), len(names)), np.uint8)
+    for i, cell in enumerate(here["labels"]):
+        for lab in cell.split(";"):
+            if lab.strip():
+                multi[i, col[lab.strip()]] = 1
+    first = np.array([col[c.split(";")[0].strip()] if c.strip() else 0 for c in here["labels"]], np.int64)
+    attrs = here.drop(columns=["file", "labels"]).replace("", "unknown").astype("category")
+    files = [root / f for f in here["file"]]
+    return ImageSet("multilabel-folder", split, LazyImages(FileImages(files, first), size=size), first,
+                    tuple(names), source=f"multi-label folder {root} ({csv.name})", license="the folder owner's",
+                    attributes=attrs.reset_index(drop=True),
+                    meta={"multi_hot": multi, "label_names": names, "labels_csv": str(csv)})

@@ -62,12 +62,16 @@ class ImageSet:
         return np.bincount(self.labels, minlength=self.num_classes)
 
     def subset(self, index: np.ndarray) -> ImageSet:
-        """A new :class:`ImageSet` with the samples at ``index`` (in that order)."""
+        """A new :class:`ImageSet` with the samples at ``index`` (in that order); ``meta`` arrays with one row per
+        sample (such as ``multi_hot``) are subset with them."""
         index = np.asarray(index)
         images = self.images[index] if isinstance(self.images, np.ndarray) else self.images.take(index)
         attrs = None if self.attributes is None else self.attributes.iloc[index].reset_index(drop=True)
+        n = len(self.labels)  # per-sample arrays in meta (e.g. multi-hot targets) follow the samples
+        meta = {k: (v[index] if isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] == n else v)
+                for k, v in self.meta.items()}
         return ImageSet(self.name, self.split, images, self.labels[index], self.class_names,
-                        self.source, self.license, attrs, dict(self.meta))
+                        self.source, self.license, attrs, meta)
 
     def materialize(self) -> ImageSet:
         """The same set with images as one ``N×C×H×W`` uint8 array (reads lazy images)."""
