@@ -362,6 +362,9 @@ def glue_values(ds: xr.Dataset) -> dict[str, Any]:
     out["d3_null_tuned_q95"] = float(ds["null_gain_tuned"].quantile(0.95))
     out["d3_null_heldout_mean"] = float(ds["null_gain_heldout"].mean())
     out["d3_null_sims"] = int(ds.attrs.get("null_sims", 0))
+    sizes = [int(x) for x in np.atleast_1d(ds.attrs.get("null_sizes", []))]
+    out["d3_null_sizes"] = ", ".join(str(x) for x in sizes)
+    out["d3_null_n"] = int(sum(sizes))
     out["d3_null_changed"] = float(ds.attrs.get("null_changed", math.nan))
     out["d3_answer"] = answer(ds)
     for s in ds["setting"].values:  # the dose-response: profession task, average image

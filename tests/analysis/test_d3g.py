@@ -141,6 +141,7 @@ def test_chapter_end_to_end_on_fakes(fake_data, one_torch_thread, monkeypatch):
     g = d3g.glue_values(ds)
     assert {"d3_race7_gain", "d3_v_no_harm", "d3_null_tuned_mean", "d3_planted_90_delta", "d3_answer"} <= set(g)
     assert "Dropping 90%" in g["d3_answer"] and "manufactures" in g["d3_answer"]
+    assert g["d3_null_sizes"] == ", ".join(str(x) for x in d3g.NULL_SIZES) and g["d3_null_n"] == sum(d3g.NULL_SIZES)
     assert len(views.ours_table(ds)) == 6 and len(views.mix_table(ds)) == 5  # 4 Table-3 mixes + skewed-6
     assert len(views.planted_table(ds)) == 2 and not views.stereotype_frame(ds).empty
     assert "images" in views.group_table(ds, d3g.BALANCED_TONE).columns
