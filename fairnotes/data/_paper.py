@@ -91,12 +91,7 @@ def load_image_folder(split: str, *, root: Path | None = None, size: int = 224, 
     folder order; they are what the zero-shot prompts say. For a researcher's own data and the tests.
     """
     from torchvision.datasets import ImageFolder
-    if root is None:
-        raise FileNotFoundError("the image-folder data set needs root= a folder holding <split>/<class>/*.png "
-                                "(e.g. root/train/daisy/001.png, root/test/daisy/…)")
-    folder = Path(root) / split
-    if not folder.is_dir():
-        raise FileNotFoundError(f"no split folder {folder} (expected root/{split}/<class>/<image>)")
+    folder = _split_folder("image-folder", root, split, "root/<split>/<class>/<image> (e.g. root/train/daisy/001.png)")
     ds = ImageFolder(str(folder))
     names = tuple(c.replace("_", " ") for c in ds.classes)
     return ImageSet("image-folder", split, LazyImages(ds, size=size), np.asarray(ds.targets, dtype=np.int64),
@@ -251,14 +246,10 @@ def load_multilabel_folder(split: str, *, root: Path | None = None, labels: str 
     with ``meta["label_names"]``; the attribute columns are ``attributes`` (categorical; "unknown" where empty).
     """
     import pandas as pd
-    if root is None:
-        raise FileNotFoundError("the multilabel-folder data set needs root= a folder holding <split>/<image> files "
-                                "and labels.csv (columns file, labels, optional attributes)")
+    _split_folder("multilabel-folder", root, split, "root/<split>/<image> and root/labels.csv (columns file, "
+                  "labels, optional attributes)")
     root = Path(root)
-    folder = root / split
     csv = Path(labels) if labels is not None else root / "labels.csv"
-    if not folder.is_dir():
-        raise FileNotFoundError(f"no split folder {folder} (expected root/{split}/<image> and root/labels.csv)")
     if not csv.exists():
         raise FileNotFoundError(f"no label file {csv}: a CSV with columns file, labels (';'-joined), and optional "
                                 f"attribute columns")
