@@ -76,7 +76,9 @@ class TrainConfig:
 
     Remedies (chapter "remedies"): ``label_smoothing`` ε; ``mixup`` / ``cutmix``: the Beta α of
     timm's Mixup / CutMix (0 = off; both > 0: each batch picks one); ``augment`` may add
-    ``randaugment`` or ``trivialaugment``; ``loss="focal"`` with ``focal_gamma``;
+    ``randaugment`` or ``trivialaugment``; ``loss="focal"`` with ``focal_gamma``; ``loss="multilabel-softmax"`` or
+    ``"bce"`` on a multi-label data set (``meta["multi_hot"]``, e.g. ``emoji-scenes``): one logit per label, the result
+    adds ``target_multi_hot`` beside the logits;
     ``class_weights`` (one positive number per class) weight the loss (see
     :mod:`fairnotes.jobs._loss`; :func:`fairnotes.jobs.remedies.heldout_weights` derives them from
     held-out per-class accuracy); ``pretrain``: the fields of a
@@ -92,7 +94,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     mixup: float = 0.0
     cutmix: float = 0.0
-    loss: Literal["cross_entropy", "focal"] = "cross_entropy"
+    loss: Literal["cross_entropy", "focal", "multilabel-softmax", "bce"] = "cross_entropy"
     focal_gamma: float = 2.0
     class_weights: list[float] | None = None
     pretrain: dict | None = None
@@ -145,7 +147,11 @@ class TrainConfig:
         self._check_remedies()
 
     def _check_remedies(self) -> None:
-        check_choice("loss", self.loss, _loss.LOSSES)
+        check_choice("loss", self.loss, _loss.LOSSES + _loss.MULTILABEL_LOSSES)
+        if self.loss in _loss.MULTILABEL_LOSSES and (self.mixup or self.cutmix or self.label_smoothing or self.track
+                                                     or self.class_weights is not None):
+            raise ValueError(f"loss={self.loss!r} trains on multi-hot targets; mixup, cutmix, label_smoothing, "
+                             f"class_weights and track are single-label options: turn them off")
         if not 0 <= self.label_smoothing < 1 or self.mixup < 0 or self.cutmix < 0 or self.focal_gamma < 0:
             raise ValueError("need 0 <= label_smoothing < 1, mixup >= 0, cutmix >= 0 and focal_gamma >= 0")
         if self.track and (self.mixup or self.cutmix):
@@ -211,6 +217,14 @@ def _train(cfg: TrainConfig, rt: _torch.Runtime, on_epoch_end: Callable | None, 
 
     train, test = _load_data(cfg)
     k, in_chans, native = train.num_classes, train.images.shape[1], train.images.shape[-1]
+    multilabel = cfg.loss in _loss.MULTILABEL_LOSSES
+    if multilabel:  # one output per label; the targets are the data set's multi-hot matrix
+        if "multi_hot" not in train.meta or "multi_hot" not in test.meta:
+            raise ValueError(f"loss={cfg.loss!r} needs a multi-label data set (meta['multi_hot'], e.g. emoji-scenes); "
+                             f"{cfg.dataset!r} has one label per image")
+        k = int(np.asarray(train.meta["multi_hot"]).shape[1])
+        test_multi = np.asarray(test.meta["multi_hot"])
+        test_first = test_multi.argmax(1)  # each test image's first label column: the "target" of the schema
     image_size = cfg.image_size or max(native, models.min_image_size(cfg.model) or 0)
 
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
@@ -225,15 +239,17 @@ def _train(cfg: TrainConfig, rt: _torch.Runtime, on_epoch_end: Callable | None, 
     aug_steps = augment.parse(cfg.augment)
 
     x_train = _torch.as_tensor(train.images).to(rt.device)
-    y_train = torch.as_tensor(train.labels).to(rt.device)
+    y_train = torch.as_tensor(np.asarray(train.meta["multi_hot"]), dtype=torch.float32).to(rt.device) if multilabel \
+        else torch.as_tensor(train.labels).to(rt.device)
     x_test = _torch.as_tensor(test.images)
     weight = None
     if cfg.class_weights is not None:
         if len(cfg.class_weights) != k:
             raise ValueError(f"class_weights has {len(cfg.class_weights)} numbers; {cfg.dataset!r} has {k} classes")
         weight = torch.tensor(cfg.class_weights, dtype=torch.float32, device=rt.device)
-    loss_fn = partial(_loss.classification_loss, label_smoothing=cfg.label_smoothing, class_weight=weight,
-                      focal_gamma=cfg.focal_gamma if cfg.loss == "focal" else 0.0)
+    loss_fn = partial(_loss.multilabel_loss, cfg.loss) if multilabel else \
+        partial(_loss.classification_loss, label_smoothing=cfg.label_smoothing, class_weight=weight,
+                focal_gamma=cfg.focal_gamma if cfg.loss == "focal" else 0.0)
     mixer = _loss.Mixer(k, mixup=cfg.mixup, cutmix=cfg.cutmix, label_smoothing=cfg.label_smoothing) \
         if cfg.mixup or cfg.cutmix else None
 
@@ -314,8 +330,13 @@ def _train(cfg: TrainConfig, rt: _torch.Runtime, on_epoch_end: Callable | None, 
             if track_feats:
                 last = tracker.record_features(epoch + 1, last, test.labels, keep=cfg.save_features and final)
             pred = last[0].argmax(1)
-            history["test_accuracy"].append(float((pred == test.labels).mean()))
-            history["per_class_accuracy"].append(_schema.per_class_accuracy(test.labels, pred, k).tolist())
+            target = test.labels
+            if multilabel:  # "accuracy": the top-scoring label is one of the image's labels (per first label)
+                hit = test_multi[np.arange(len(pred)), pred] == 1
+                target = test_first
+                pred = np.where(hit, target, -1)
+            history["test_accuracy"].append(float((pred == target).mean()))
+            history["per_class_accuracy"].append(_schema.per_class_accuracy(target, pred, k).tolist())
             bar.set_postfix(loss=f"{history['train_loss'][-1]:.3f}", test_acc=f"{history['test_accuracy'][-1]:.3f}")
             _checkpoint.save(ckpt_dir, {"key": key, "epoch": epoch + 1, "model": net.state_dict(),
                                         "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
@@ -331,7 +352,11 @@ def _train(cfg: TrainConfig, rt: _torch.Runtime, on_epoch_end: Callable | None, 
         return None
     if last is None or (cfg.save_features and last[1] is None):  # resumed a finished run
         last = _torch.predict(net, _torch.tensor_batches(x_test, eval_bs), prep, rt, features=cfg.save_features)
-    ds = _schema.final_dataset(last[0], test.labels, test.class_names, last[1])
+    if multilabel:  # logits over the labels; the multi-hot targets beside them (mAP is computed from these)
+        ds = _schema.final_dataset(last[0], test_first, list(test.meta["label_names"]), last[1])
+        ds["target_multi_hot"] = (("sample", "label"), test_multi.astype(np.uint8), {"long_name": "multi-hot targets"})
+    else:
+        ds = _schema.final_dataset(last[0], test.labels, test.class_names, last[1])
     ds = _with_history(ds, history, k)
     if tracker is not None:
         tracker.close()
