@@ -41,9 +41,12 @@ def test_committed_book_builds_without_warnings(tmp_path):
 
 @pytest.mark.slow
 def test_prevalence_runs_a_timm_model_it_does_not_use(tmp_path):
-    """A researcher's re-run: any timm model name, on digits, one epoch, one seed."""
-    rep = run_chapter("prevalence", params={"datasets": ["digits"], "models": ["mobilenetv3_small_050"],
-                                            "capacity": [], "epochs": 1, "seeds": [0], "n_boot": 50},
+    """A researcher's re-run: any timm model name, on digits, one epoch, one seed, barely trained (lr 1e-7); the
+    chapter shows it beside the book's (tiny profile) models and warns that its disparity reflects training."""
+    rep = run_chapter("prevalence", profile="tiny",
+                      params={"datasets": ["digits"], "models": ["mobilenetv3_small_050"], "capacity": [],
+                              "budget_models": [], "full_data_model": "mobilenetv3_small_050", "epochs": 1,
+                              "seeds": [0], "n_boot": 50, "lr": 1e-7},
                       out_dir=tmp_path, root=ROOT, progress=False, name="timm")
     from fairnotes import results
     ds = results.load(rep.notebook.parent / "timm" / "analysis.nc")
@@ -53,4 +56,10 @@ def test_prevalence_runs_a_timm_model_it_does_not_use(tmp_path):
     acc = ds["accuracy"].sel(dataset="digits", model="mobilenetv3_small_050")
     assert acc.sizes["label"] == 10 and bool(acc.notnull().all())
     claims = results.load(rep.notebook.parent / "timm" / "claims.nc")
-    assert list(claims["claim"].values) == ["cui.balanced_disparity"]  # one model, one data set: the rest skipped
+    html = "".join("".join(o.get("data", {}).get("text/html", "")) for c in json.loads(rep.notebook.read_text())["cells"]
+                   for o in c.get("outputs", []))
+    assert "Your run beside the book&#x27;s" in html or "Your run beside the book's" in html
+    assert "within 0.10 of chance" in html and "reflects training, not the classes" in html
+    assert html.count("(book)") >= 2  # the tiny profile's two models as verdict columns
+    assert "cui.balanced_disparity" in claims["claim"].values
+    assert "cui.across_architectures" not in claims["claim"].values  # one model: the rest skipped
