@@ -93,7 +93,17 @@ def autocast(rt: Runtime) -> contextlib.AbstractContextManager:
 
 
 def progress(iterable: Any, *, enable: bool | None, **kwargs: Any) -> Any:
-    """``tqdm.auto`` bar; ``enable=None`` shows it in notebooks and terminals, not in logs."""
+    """``tqdm.auto`` bar; ``enable=None`` shows it in notebooks and terminals, not in logs.
+
+    Under ``fairnotes run`` (:func:`fairnotes.progress.kernel_bars`) every bar is off: the terminal shows the
+    progress instead. An off bar is a disabled plain tqdm, so ``tqdm.auto`` (which warns on import in a
+    kernel without ipywidgets) is not even imported.
+    """
+    from .progress import kernel_bars
+    enable = kernel_bars(enable)
+    if enable is False:
+        from tqdm.std import tqdm as plain
+        return plain(iterable, disable=True, **kwargs)
     from tqdm.auto import tqdm
     return tqdm(iterable, disable=None if enable is None else not enable, **kwargs)
 

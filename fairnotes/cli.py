@@ -64,20 +64,21 @@ def book_cmd(profile, build, only) -> None:
     """Run every chapter (laptop profile), then build the HTML book (warnings are errors)."""
     from .runner import ChapterError, build_book, chapters, run_chapter
     rows, failed = [], False
-    for ch in chapters():
-        if only and ch not in only:
-            continue
-        click.echo(f"== {ch} ({profile})", err=True)
+    todo = [ch for ch in chapters() if not only or ch in only]
+    for i, ch in enumerate(todo, 1):
+        click.echo(f"== chapter {i}/{len(todo)}: {ch} ({profile})", err=True)  # then its live status line
         t0 = time.perf_counter()
         try:
             run_chapter(ch, profile=profile, name="laptop" if profile == "laptop" else profile)
             rows.append((ch, "ok", time.perf_counter() - t0))
+            click.echo(f"   {ch}: ok in {rows[-1][2]:.1f} s", err=True)
         except ChapterError as e:
             click.echo(str(e), err=True)
             rows.append((ch, "FAILED", time.perf_counter() - t0))
             failed = True
     t_build = None
     if build and not failed:
+        click.echo("== building the book", err=True)
         t0 = time.perf_counter()
         try:
             index = build_book()
@@ -93,6 +94,23 @@ def book_cmd(profile, build, only) -> None:
         click.echo(f"\nbook: {index}")
     if failed:
         sys.exit(1)
+
+
+@main.command("runs")
+@click.option("--chapter", default=None, help="Only this chapter's runs.")
+def runs_cmd(chapter) -> None:
+    """List the runs of each chapter besides the book's own (papermill_runs/CHAPTER/NAME.ipynb)."""
+    from .runs import format_duration, list_runs
+    found = list_runs(chapter=chapter)
+    if not found:
+        click.echo("no runs besides the book's own" + (f" for chapter {chapter!r}" if chapter else ""))
+        return
+    rows = [("chapter", "run", "date", "duration", "status", "parameters changed from the book's run")]
+    rows += [(r.chapter, r.name, r.date_text(), format_duration(r.duration), r.status, r.changed_text())
+             for r in found]
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for row in rows:
+        click.echo("  ".join(f"{c:<{w}}" for c, w in zip(row, widths)) + "  " + row[5])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,7 +12,7 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "fairnotes"
 # what a job may build on: the layers below the jobs
-LOWER = {"data", "models", "metrics", "heads", "augment", "results", "_paths", "_torch"}
+LOWER = {"data", "models", "metrics", "heads", "augment", "results", "_paths", "_torch", "progress"}  # progress: stdlib only
 
 
 def _name(path: Path) -> str:

@@ -52,3 +52,40 @@ def test_paper_imagenet_models_evaluate_on_an_imagefolder(name, tmp_path):
     # random weights over 1,000 ImageNet classes, scored against our two folders' labels
     assert ds.sizes["sample"] == 4 and ds["logits"].shape[0] == 4
     assert set(ds["target"].values) == {0, 1}
+
+
+def test_imagenet_model_with_your_own_weights_on_your_validation_folder(tmp_path):
+    """Evaluation only: the chapter's ImageNet config for ``NAME:weights=FILE`` loads the file (no download) and
+    its logits are the in-memory model's (torch oracle)."""
+    from PIL import Image
+    from safetensors.torch import save_file
+
+    from fairnotes import analysis
+    from fairnotes.analysis import prevalence
+    rng = np.random.default_rng(1)
+    classes = ("n01440764", "n01443537")
+    for cls in classes:
+        (tmp_path / "val" / cls).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "val" / cls / f"{i}.png")
+    torch.manual_seed(5)  # not the job's seed 0: a random model would not match
+    net = models.create("resnet10t", num_classes=2, in_chans=3, image_size=32).eval()
+    ckpt = tmp_path / "mine.safetensors"
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(ckpt))
+    p = analysis.check_params("prevalence", {"imagenet_models": [f"resnet10t:weights={ckpt}"],
+                                             "imagenet_root": str(tmp_path)})
+    cfg = prevalence.imagenet_configs(prevalence.Params(**p))[f"resnet10t:weights={ckpt}"]
+    assert cfg.model == "resnet10t" and cfg.model_kwargs == {"weights": str(ckpt)}
+    cfg = __import__("dataclasses").replace(cfg, image_size=32, batch_size=4, num_workers=0, progress=False,
+                                           device="cpu")
+    ds = evaluate.run(cfg)
+    assert ds.sizes["sample"] == 4 and set(ds["target"].values) == {0, 1}
+    from fairnotes import data
+    from fairnotes import augment
+    folder = data.load("imagenet", "val", root=str(tmp_path), size=32)
+    images = np.stack([np.asarray(folder.images[i]) for i in range(len(folder))])
+    mean, std = models.normalization(net, 3)
+    x = augment.to_float(torch.from_numpy(np.ascontiguousarray(images)), mean, std, size=32)
+    with torch.no_grad():
+        want = net(x).numpy()
+    np.testing.assert_allclose(ds["logits"].values, want, rtol=1e-4, atol=1e-4)

@@ -101,3 +101,18 @@ def test_cli_reports_unknown_parameter(book, monkeypatch):
     monkeypatch.setenv("FAIRNOTES_ROOT", str(book))
     res = CliRunner().invoke(main, ["run", "toy", "-p", "bogus", "1"])
     assert res.exit_code != 0 and "bogus" in res.output
+
+
+def test_the_kernel_knows_its_book_and_the_caller_keeps_its_own(book, monkeypatch):
+    """FAIRNOTES_ROOT points the kernel at the chapter's book and is restored afterwards (a leaked root sent
+    later profile lookups in the same process to a toy book)."""
+    import os
+    monkeypatch.delenv("FAIRNOTES_ROOT", raising=False)
+    (book / "book" / "toy.md").write_text(CHAPTER.replace(
+        'print("value", value, "profile", profile)', 'import os; print("root", os.environ["FAIRNOTES_ROOT"])'))
+    rep = run_chapter("toy", root=book, progress=False)
+    assert f"root {book}" in _outputs(rep.notebook)
+    assert "FAIRNOTES_ROOT" not in os.environ
+    monkeypatch.setenv("FAIRNOTES_ROOT", "/somewhere/else")
+    run_chapter("toy", root=book, progress=False)
+    assert os.environ["FAIRNOTES_ROOT"] == "/somewhere/else"

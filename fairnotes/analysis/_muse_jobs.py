@@ -342,6 +342,7 @@ def laptop_predictions(seeds: Sequence[int], lit_cfg: Any, settings: dict[str, d
     for retrieved supports also ``retrieved_row`` (seed × class × rank: the image's row in
     ``emoji_captions(info.attrs["retrieved_from"], size)``) and ``retrieved_true`` (its true class, −1 for none).
     """
+    from ..progress import report
     from .muse import W_GRID, mixed_predictions
     if vary not in ("lit", "supports"):
         raise ValueError(f"vary must be 'lit' or 'supports'; got {vary!r}")
@@ -364,7 +365,8 @@ def laptop_predictions(seeds: Sequence[int], lit_cfg: Any, settings: dict[str, d
     need_pool = pool == "styles" and any(kw["kind"] == "retrieved" for kw in settings.values())
     out: dict[str, dict[str, list]] = {n: {"vp": [], "tp": [], "prec": [], "nsup": []} for n in settings}
     memo: dict[str, tuple] = {}
-    for s, cfg in zip(seeds, cfgs):
+    for i, (s, cfg) in enumerate(zip(seeds, cfgs), 1):
+        report("MuSE: seeds", k=i, n=len(seeds), seed=s)  # the status line of `fairnotes run`
         key = cfg.key() if hasattr(cfg, "key") else str(cfg)
         if key not in memo:  # one embedder and one cache read per LiT model
             e = None if embedder_for is None else embedder_for(cfg)

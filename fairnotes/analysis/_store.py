@@ -28,6 +28,29 @@ def code_hash(n: int = 12) -> str:
     return h.hexdigest()[:n]
 
 
+def weights_files(values: Any) -> dict[str, str]:
+    """``{path: sha256}`` of every ``weights=PATH`` named in a model spec among ``values`` (nested): a checkpoint
+    changed in place is then a new analysis, as it is a new job (:func:`fairnotes.models.key_kwargs`)."""
+    import re
+
+    from ..models._weights import file_sha256
+    found: dict[str, str] = {}
+
+    def walk(v: Any) -> None:
+        if isinstance(v, str):
+            for path in re.findall(r"(?:^|[:,])weights=([^,]+)", v):
+                found[path] = file_sha256(path)
+        elif isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, (list, tuple)):
+            for x in v:
+                walk(x)
+
+    walk(values)
+    return found
+
+
 class JobLog:
     """Collects the cache keys of the jobs an analysis used (kept in the result's ``jobs`` attribute)."""
 
@@ -55,7 +78,8 @@ def cached_analysis(params: Any, compute: Callable[[Any], xr.Dataset], *, refres
     from ..results import config_dict, config_hash, provenance, read_cached, save
 
     chapter = type(params).chapter or type(params).__module__.rsplit(".", 1)[-1]
-    key = config_hash({"params": config_dict(params), "code": code_hash()})
+    files = weights_files(config_dict(params))
+    key = config_hash({"params": config_dict(params), "code": code_hash(), **({"weights": files} if files else {})})
     root = Path(store) if store is not None else cache_dir("results")
     path = root / f"analysis.{chapter}" / f"{key}.nc"
     ds = None if refresh else read_cached(path, f"cached {chapter} analysis")

@@ -29,6 +29,7 @@ import numpy as np
 import xarray as xr
 
 from ._common import per_dataset, seed_interval
+from ._params import ParamError
 
 __all__ = ["ADAPTERS", "Adapter", "compare", "report", "warnings_of", "NEAR_CHANCE", "BELOW_BASELINE",
            "CLASS_HALF_WIDTH", "class_half_width"]
@@ -78,10 +79,7 @@ def _models(p: Any, name: str) -> tuple[str, ...]:
 
 
 def _display_name():
-    try:
-        from ..viz import display_name
-    except ImportError:  # pragma: no cover - older viz
-        from ._common import short_name as display_name
+    from ..viz import display_name
     return display_name
 
 
@@ -209,8 +207,43 @@ def _whole(mod: Any, ds: xr.Dataset, model: str) -> xr.Dataset:
     return mod.claims(ds)
 
 
-#: the chapters that train models, and how each is compared (MuSE and D3G compare CLIP models against
-#: CLIP_benchmark's and the paper's published numbers instead: their laptop model is LiT only)
+def _clip_book(book: Any, yours: Any) -> Any:
+    """MuSE and D3G: everything of your run (data, prompts, generator, seeds) but the book's CLIP model."""
+    return dataclasses.replace(yours, model=book.model, pretrained=book.pretrained)
+
+
+def _entry_row(ds: xr.Dataset, setting: str, entry: str, label: str, stat: str, **extra: Any) -> dict:
+    one = ds.sel(setting=setting, entry=entry)
+    return dict(setting=label, accuracy=_f(one["accuracy"]), accuracy_lower=_f(one["accuracy_lower"]),
+                accuracy_upper=_f(one["accuracy_upper"]), disparity=_f(one[stat]),
+                disparity_lower=_f(one[f"{stat}_lower"]), disparity_upper=_f(one[f"{stat}_upper"]),
+                dataset=str(ds.attrs.get("dataset", "")), **extra)
+
+
+def _muse_rows(ds: xr.Dataset, model: str) -> list[dict]:
+    from .muse import claim_settings
+    extra = dict(chance=1 / ds.sizes["label"], n_class_min=int(ds["class_support"].min()))
+    settings = list(claim_settings(ds))
+    out = [_entry_row(ds, settings[0], "text", "text only", "easy_hard", **extra)]
+    out += [_entry_row(ds, s, "heldout", f"MuSE, {s} (w on validation)", "easy_hard", **extra) for s in settings]
+    return out
+
+
+def _d3g_rows(ds: xr.Dataset, model: str) -> list[dict]:
+    from .d3g import claim_keys
+    race7, profession, _, grp = claim_keys(ds)
+    out = []
+    for s in dict.fromkeys((race7, profession)):
+        if s not in ds["setting"].values:
+            continue
+        extra = dict(chance=math.nan, n_class_min=int(ds[f"{grp}_count"].sel(setting=s).min()))
+        out.append(_entry_row(ds, s, "text", f"{s}: text only", f"{grp}_difference", **extra))
+        out.append(_entry_row(ds, s, "heldout", f"{s}: D3G (w on validation)", f"{grp}_difference", **extra))
+    return out
+
+
+#: the chapters with a model parameter, and how each is compared (MuSE and D3G: another open_clip model beside the
+#: profile's CLIP model on the same data, prompts and generated supports; the laptop LiT reads only its emoji)
 ADAPTERS: dict[str, Adapter] = {
     "prevalence": Adapter("models", _prevalence_book, _prevalence_rows, _prevalence_claims,
                           "best−worst class gap (test-image interval)"),
@@ -223,6 +256,10 @@ ADAPTERS: dict[str, Adapter] = {
     "multilabel": Adapter("backbone", _single_book("dataset", "data_root", "eval_dataset", "eval_root",
                                                    "eval_split", "max_per_class", "group_attributes"),
                           _multilabel_rows, _whole, "person AP gap between skin tones (interval)", accuracy="mAP"),
+    "muse": Adapter("model", _clip_book, _muse_rows, _whole,
+                    "easy − hard class recall difference (interval)", accuracy="accuracy"),
+    "d3g": Adapter("model", _clip_book, _d3g_rows, _whole,
+                   "accuracy difference between the best and worst group (interval)", accuracy="accuracy"),
 }
 
 
@@ -252,8 +289,12 @@ def compare(p: Any, ds: xr.Dataset | None = None, *, progress: bool | None = Non
     if not yours:
         return None
     kw = {} if progress is None else {"progress": progress}
+    try:
+        q = ad.book_params(book, p)
+    except ParamError as e:  # e.g. the laptop LiT model cannot classify another data set
+        return xr.Dataset(attrs={"chapter": p.chapter, "unavailable": f"the book's {ad.models} "
+                                 f"{', '.join(book_models)} cannot run on this run's data: {e}"})
     ds = mod.run(p, **kw) if ds is None else ds
-    q = ad.book_params(book, p)
     ds_book = mod.run(q, **kw)
     rows, verdicts = [], {}
     for source, data, models in ((YOURS, ds, yours), (BOOK, ds_book, book_models)):
@@ -344,6 +385,8 @@ def report(side: xr.Dataset | None):
     from IPython.display import HTML, Markdown
 
     display_name = _display_name()
+    if side is not None and "unavailable" in side.attrs:
+        return Markdown(f"*Your run beside the book's: not possible here — {side.attrs['unavailable']}.*")
     if side is None:
         return Markdown("*This is the book's own run. Run the chapter with another model "
                         "(`fairnotes run <chapter> -p <model parameter> ...`) and it appears here beside the book's "

@@ -275,3 +275,46 @@ def scene_tables(n: dict[str, int] | None = None) -> tuple[Any, Any, dict[str, A
             "sc_train_stereotyped": float((gender[gendered] == prof[gendered].map(st)).mean()),
             "sc_n_stereotyped": len(st)}
     return tables[0], tables[1], glue
+
+
+# ------------------------------------------------------------------------------------------------ the short answer
+
+#: a data set is called balanced when its largest training class has at most this many times the images of its
+#: smallest (the chapter's question: does every class have about the same amount of data?)
+BALANCE_LIMIT = 1.1
+
+
+def answer(cards: Any, prof: Any = None) -> str:
+    """The data chapter's short answer to "are the data sets balanced?", from ``cards``
+    (:func:`fairnotes.data.cards`: ``n_images`` and ``imbalance`` per data set) and, when given, EmojiProf
+    (``prof``, an :class:`~fairnotes.data.ImageSet`: how many images each profession × form × tone × style cell
+    holds, and the twins of :func:`emoji_twins`). The wording follows the numbers: a data set whose ``imbalance``
+    exceeds :data:`BALANCE_LIMIT` is named as not balanced."""
+    names = [str(n) for n in cards["dataset"].values]
+    imb = {n: float(cards["imbalance"].sel(dataset=n)) for n in names}
+    worst = max(imb, key=imb.get)
+    n_images = int(cards["n_images"].sum())
+    off = [n for n in names if imb[n] > BALANCE_LIMIT]
+    what = f"{len(names)} data set{'s' if len(names) != 1 else ''} ({n_images:,} images)"
+    if not off:
+        out = [f"Yes: in all {what} the largest training class has at most {imb[worst]:.3f} times the images of the "
+               f"smallest (in {worst}), within the {BALANCE_LIMIT:g} we call balanced, so a class's accuracy there "
+               f"says how hard the class is, not how often it was seen."]
+    else:
+        out = [f"No: of the {what}, {', '.join(f'{n} ({imb[n]:.3f})' for n in off)} "
+               f"{'has' if len(off) == 1 else 'have'} a largest training class more than {BALANCE_LIMIT:g} times the "
+               f"smallest, so there a class's accuracy mixes how hard it is with how often it was seen."]
+    if prof is not None:
+        a = prof.attributes
+        cols = ["profession", "gender", "skin_tone", "style"]
+        n_cells = int(np.prod([a[c].nunique() for c in cols]))
+        filled = len(a.groupby(cols, observed=True).size())
+        fill = (f"EmojiProf fills all {n_cells:,} cells of profession × form × skin tone × style" if filled == n_cells
+                else f"EmojiProf fills {filled:,} of its {n_cells:,} cells of profession × form × skin tone × style")
+        tw = emoji_twins(prof)
+        twins = ("; no two forms are drawn identically" if tw["emoji_twin_professions"] == 0 else
+                 f"; but in {tw['emoji_twin_styles']} {tw['emoji_twin_professions']} "
+                 f"profession{'s draw' if tw['emoji_twin_professions'] != 1 else ' draws'} two forms "
+                 f"({tw['emoji_twin_forms']}) identically, so there the gender cannot be seen")
+        out.append(f"{fill} ({len(prof):,} images){twins}.")
+    return " ".join(out)

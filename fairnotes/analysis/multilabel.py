@@ -355,3 +355,53 @@ def glue_values(ds: xr.Dataset) -> dict[str, Any]:
     for cid, verdict in zip(c["claim"].values, c["verdict"].values):
         out[f"ml_v_{str(cid).split('.', 1)[1]}"] = str(verdict)
     return {k: (v if not isinstance(v, float) or math.isfinite(v) else float("nan")) for k, v in out.items()}
+
+
+# ------------------------------------------------------------------------------------------------ the short answer
+
+#: the events of the group claims, as the short answer names them
+_ANSWER_EVENTS = {"person": "recognising the person", "profession": "recognising the profession",
+                  "wrong_gender": "outputting the wrong gender's label"}
+
+
+def _ans_ci(v: float, lo: float, hi: float, fmt: str = "+.3f") -> str:
+    """``"+0.057 [+0.045, +0.069]"``; the bare value when the interval is missing."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{v:{fmt}}"
+    return f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+
+
+def answer(ds: xr.Dataset) -> str:
+    """The chapter's short answer to "which loss treats groups more equally?", in two sentences whose wording follows
+    the verdicts of ``ml.same_map`` and of each ``ml.bce_narrows_<event>_gap``; each difference (BCE minus
+    softmax, paired) with its 95 % interval."""
+    from ._claims import AGREES, DISAGREES
+    found = claims(ds)
+    verdict = {str(i): str(v) for i, v in zip(found["claim"].values, found["verdict"].values)}
+
+    def ci(cid: str) -> tuple[float, str]:
+        r = found.sel(claim=cid)
+        return float(r["ours"]), _ans_ci(float(r["ours"]), float(r["lower"]), float(r["upper"]))
+
+    d, text = ci("ml.same_map")
+    every = "; every difference here is BCE minus multi-label softmax, paired"
+    out = [{AGREES: f"The two losses reach the same mAP, within one point ({text}{every}).",
+            DISAGREES: f"The two losses do not reach the same mAP: BCE's is {'higher' if d > 0 else 'lower'} by more "
+                       f"than one point ({text}{every})."}.get(
+        verdict["ml.same_map"], f"Whether the two losses reach the same mAP within one point, this run cannot tell "
+                                f"({text}{every}).")]
+    attr = str(ds.attrs.get("group_attr", "skin_tone")).replace("_", "-")
+    verbs = {AGREES: "narrows", DISAGREES: "widens"}
+    clauses: dict[str, list[str]] = {}
+    for ev, words in _ANSWER_EVENTS.items():
+        cid = f"ml.bce_narrows_{ev}_gap"
+        if cid in verdict:
+            clauses.setdefault(verdict[cid], []).append(f"{words} ({ci(cid)[1]})")
+    if clauses:
+        said = []
+        for v, items in clauses.items():
+            word = "and" if v in verbs else "or"
+            listed = items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {word} {items[-1]}"
+            said.append(f"{verbs.get(v, 'does not measurably change')} {'it' if said else 'the largest gap'} in {listed}")
+        out.append(f"Between {attr} groups, BCE {'; it '.join(said)}.")
+    return " ".join(out)

@@ -718,3 +718,42 @@ def _long_tail_tables(ds: xr.Dataset, names: list[str]) -> dict[str, pd.DataFram
 def confusion(ds: xr.Dataset) -> xr.DataArray:
     """The row-normalised test confusion (seed mean) for :func:`fairnotes.viz.heatmap`."""
     return ds["confusion_share"].rename({"true_class": "true class", "predicted_as": "predicted as"}).rename("share")
+
+
+# --------------------------------------------------------------------------------------------- the short answer
+
+
+def _ans_ci(v: float, lo: float, hi: float, fmt: str = ".3f") -> str:
+    """``"0.93 [0.92, 0.93]"``; the bare value when the interval is missing."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{v:{fmt}}"
+    return f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+
+
+def answer(ds: xr.Dataset) -> str:
+    """The chapter's short answer to "do hard classes attract predictions?", in one or two sentences whose wording
+    follows the verdicts of ``cui.hard_overpredicted`` and, for each treated label of the controlled experiment,
+    ``cui.diversity_hurts`` and ``cui.diversity_attracts``; each number with its 95 % interval."""
+    found = claims(ds)
+    verdict = {str(i): str(v) for i, v in zip(found["claim"].values, found["verdict"].values)}
+    b = _ans_ci(float(ds["hard_bias"]), float(ds["hard_bias_lower"]), float(ds["hard_bias_upper"]), ".2f")
+    out = [{AGREES: f"Yes: over training the hard classes are predicted more often than they occur (mean prediction "
+                    f"bias {b}, above 1), as the paper's Model Prediction Bias says.",
+            DISAGREES: f"No: over training the hard classes are predicted less often than they occur (mean prediction "
+                       f"bias {b}, below 1), the opposite of the paper's Model Prediction Bias."}.get(
+        verdict["cui.hard_overpredicted"],
+        f"Not measurably: the hard classes' mean prediction bias over training is {b}, an interval that straddles 1.")]
+    if "treated" in ds.dims:
+        parts = []
+        for i in range(ds.sizes["treated"]):
+            r = ds.isel(treated=i)
+            label = str(r["treated_label_name"].values)
+            acc = _ans_ci(*(float(r[f"delta_accuracy_kept{x}"]) for x in ("_mean", "_lower", "_upper")), fmt="+.3f")
+            pred = _ans_ci(*(float(r[f"delta_predicted{x}"]) for x in ("_mean", "_lower", "_upper")), fmt="+.1f")
+            hurts = {AGREES: "loses accuracy", DISAGREES: "gains accuracy"}.get(
+                verdict[f"cui.diversity_hurts:{label}"], "keeps its accuracy within the noise")
+            draws = {AGREES: "draws more predictions", DISAGREES: "draws fewer predictions"}.get(
+                verdict[f"cui.diversity_attracts:{label}"], "draws no measurably different number of predictions")
+            parts.append(f"{label} {hurts} ({acc}) and {draws} ({pred} test images)")
+        out.append(f"Made more diverse in the controlled experiment, {'; '.join(parts)}.")
+    return " ".join(out)

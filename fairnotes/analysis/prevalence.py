@@ -128,6 +128,18 @@ def architectures(p: Params, dataset: str) -> list[str]:
     return list(dict.fromkeys([*p.models, *extra]))
 
 
+def imagenet_configs(p: Params) -> dict:
+    """The evaluation-only runs of ``imagenet_models`` on ``imagenet_root``'s ``val`` folder, by spec: the published
+    weights, or a local checkpoint named in the spec (``resnet50:weights=~/my.safetensors``)."""
+    from ..jobs import evaluate, sweep
+    out = {}
+    for m in p.imagenet_models:
+        name, kwargs = sweep.parse_model(m)
+        out[m] = evaluate.EvalConfig(dataset="imagenet", split="val", model=name, model_kwargs=kwargs,
+                                     pretrained=True, data_root=p.imagenet_root)
+    return out
+
+
 def budget_specs(p: Params) -> list[str]:
     """The ``budget_models`` trained longer: those the main sweep trains on the first data set (others skipped)."""
     trained = architectures(p, p.datasets[0])
@@ -203,9 +215,7 @@ def _compute(p: Params, *, progress: bool = True) -> xr.Dataset:
     imagenet = {}
     if p.imagenet_models:
         from ..jobs import evaluate
-        for m in p.imagenet_models:
-            cfg = evaluate.EvalConfig(dataset="imagenet", split="val", model=m, pretrained=True,
-                                      data_root=p.imagenet_root)
+        for m, cfg in imagenet_configs(p).items():
             log.add("evaluate", cfg)
             imagenet[m] = results.cached(evaluate.run, cfg)
     ds = summarize(sweeps, models=p.models, capacity=p.capacity, capacity_datasets=p.capacity_datasets,
@@ -512,12 +522,9 @@ def _capacity(sw, s, cap, *, n_boot, confidence, seed) -> xr.Dataset:
 
 
 def _display_names(specs: Sequence[str]) -> list[str]:
-    """:func:`short_name` of each spec, widened (or the full spec) where two would read the same."""
-    for width in (24, 40):
-        names = [short_name(s, width) for s in specs]
-        if len(set(names)) == len(names):
-            return names
-    return list(specs)
+    """Readable, distinct names of the specs for tables, legends and prose (:func:`fairnotes.viz.display_names`)."""
+    from ..viz import display_names
+    return display_names(specs)
 
 
 # ------------------------------------------------------------------------------------------ reading ds
@@ -1110,3 +1117,50 @@ def describe(p: Params, ds: xr.Dataset) -> str:
             + (f"; {took} (cached runs are reused)" if took else "")
             + f". Intervals are {float(ds.attrs.get('confidence', 0.95)):.0%} bias-corrected t-intervals over "
             f"test images and seeds ({p.n_boot} bootstrap replicates of each).")
+
+
+# ------------------------------------------------------------------------------------------ the short answer
+
+def _ans_ci(v: float, lo: float, hi: float, fmt: str = ".3f") -> str:
+    """``"0.679 [0.606, 0.746]"``; the bare value when the interval is missing."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{v:{fmt}}"
+    return f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+
+
+def answer(ds: xr.Dataset) -> str:
+    """The chapter's short answer to "how unequal are classes?", in one to three sentences whose wording follows
+    the verdicts: ``cui.balanced_disparity`` (the most accurate model on the first data set), its converged twin
+    (the full-data model, when it ran) and ``cui.shared_hard_classes`` (when two or more architectures ran); each
+    number with its 95 % interval."""
+    found = claims(ds)
+    verdict = {str(i): str(v) for i, v in zip(found["claim"].values, found["verdict"].values)}
+    main = _datasets(ds)[0]
+    best = _str(ds["best_model"].sel(dataset=main))
+    b = ds.sel(dataset=main, model=best)
+    gap, p = _ans_ci(_f(b["gap"]), _f(b["gap_lower"]), _f(b["gap_upper"])), _f(b["noise_p_max"])
+    who = f"on {main} the most accurate model ({_short(ds, best)}) has a best–worst class gap of {gap}"
+    if verdict["cui.balanced_disparity"] == AGREES:
+        out = [f"Unequal beyond sampling noise, even on balanced data: {who}, a spread beyond the binomial noise floor "
+               f"for every seed (largest p {p:.2g})."]
+    else:  # a test: it agrees or cannot tell
+        out = [f"Not shown at this scale: {who}, but for at least one seed this test set cannot tell the spread from "
+               f"sampling noise (largest noise-floor p {p:.2g})."]
+    if CONVERGED_ID in verdict:
+        full = (f"A well-trained model, {_short(ds, _str(ds['full_model']))} on all {int(ds['full_n_train']):,} "
+                f"training images, has a gap of "
+                f"{_ans_ci(_f(ds['full_gap']), _f(ds['full_gap_lower']), _f(ds['full_gap_upper']))}")
+        out.append(f"{full}, still beyond sampling noise." if verdict[CONVERGED_ID] == AGREES else
+                   f"{full}, which its test set cannot tell from sampling noise.")
+    if "cui.shared_hard_classes" in verdict:
+        a = ds.sel(dataset=main)
+        w = _ans_ci(_f(a["models_kendall_w"]), _f(a["models_kendall_w_lower"]), _f(a["models_kendall_w_upper"]),
+                    ".2f")
+        line = f"strong-agreement line {STRONG_AGREEMENT:g}"
+        out.append({AGREES: f"The architectures agree on which classes are hard (Kendall's W {w}, above the {line}).",
+                    DISAGREES: f"The architectures do not agree on which classes are hard (Kendall's W {w}, below "
+                               f"the {line})."}.get(
+            verdict["cui.shared_hard_classes"],
+            f"Whether the architectures agree on which classes are hard, this run cannot tell (Kendall's W {w}, an "
+            f"interval across the {line})."))
+    return " ".join(out)

@@ -842,3 +842,92 @@ def class_forest(frame: Any, **kwargs: Any) -> Any:
         if colour is not alt.Undefined:
             enc.color = alt.Color("verdict:N", title="verdict", scale=scale)
     return chart
+
+
+# ------------------------------------------------------------------------------------------ the short answer
+
+_ANSWER_NAMES = {"mixup": "Mixup", "cutmix": "CutMix", "randaugment": "RandAugment", "trivialaugment": "TrivialAugment"}
+
+
+def _ans_ci(v: float, lo: float, hi: float, fmt: str = "+.3f") -> str:
+    """``"+0.056 [-0.041, +0.155]"``; the bare value when the interval is missing."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{v:{fmt}}"
+    return f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+
+
+def _ans_first(verdict: dict[str, str], key: str, *, long: bool = False) -> str | None:
+    """The first claim id of ``key`` (``key``, ``key:<spec>``; with ``long`` ``key:long``, ``key:long:<spec>``)."""
+    for cid in verdict:
+        rest = cid[len(key):] if cid.startswith(key) else None
+        if rest is None or (rest and not rest.startswith(":")):
+            continue
+        if long == (rest == ":long" or rest.startswith(":long:")):
+            return cid
+    return None
+
+
+def _ans_and(items: Sequence[str], word: str = "and") -> str:
+    """``["a", "b", "c"]`` → ``"a, b and c"``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {word} {items[-1]}"
+
+
+def _ans_name(spec: str) -> str:
+    """``"mixup:alpha=1.0"`` → ``"Mixup (alpha=1.0)"``."""
+    kind, _, opts = spec.partition(":")
+    return _ANSWER_NAMES.get(kind, kind) + (f" ({opts})" if opts else "")
+
+
+def answer(ds: xr.Dataset) -> str:
+    """The chapter's short answer to "whom do the remedies help, whom do they hurt?", in up to three sentences
+    whose wording follows the verdicts: Mixup and CutMix on the best–worst gap (both budgets, where they ran), the
+    augmentations that hurt some classes at a 5 % false-discovery rate, and re-weighting (hard classes, easy
+    classes, overall); each change with its 95 % paired interval."""
+    found = claims(ds)
+    verdict = {str(i): str(v) for i, v in zip(found["claim"].values, found["verdict"].values)}
+
+    def ci(cid: str, fmt: str = "+.3f") -> str:
+        r = found.sel(claim=cid)
+        return _ans_ci(float(r["ours"]), float(r["lower"]), float(r["upper"]), fmt)
+
+    def gap(cid: str, noun: str) -> str:
+        return {AGREES: f"narrows {noun} ({ci(cid)})", DISAGREES: f"widens {noun} ({ci(cid)})"}.get(
+            verdict[cid], f"does not measurably change {noun} ({ci(cid)})")
+
+    out = []
+    budgets = []
+    for long, epochs in ((False, int(ds.attrs.get("epochs", 0))),
+                         (True, int(long_view(ds).attrs["epochs"]) if long_view(ds) is not None else 0)):
+        found_ids = [(name, _ans_first(verdict, key, long=long)) for name, key in
+                     (("Mixup", "cui.mixup_fairer"), ("CutMix", "cui.cutmix_fairer"))]
+        said = [f"{name} {gap(cid, 'the best–worst gap' if not budgets and i == 0 else 'it')}"
+                for i, (name, cid) in enumerate((n, c) for n, c in found_ids if c)]
+        if said:
+            budgets.append(f"at {epochs} epochs {' and '.join(said)}")
+    if budgets:
+        text = "; ".join(budgets)
+        out.append(f"{text[0].upper()}{text[1:]}.")
+    aug = [(cid, cid.split(":", 1)[1]) for cid in verdict if cid.startswith("lee.augmentation_hurts_some:")]
+    if aug:
+        hurt = [(_ans_name(s), int(float(found["ours"].sel(claim=c)))) for c, s in aug if verdict[c] == AGREES]
+        fine = [_ans_name(s) for c, s in aug if verdict[c] != AGREES]
+        if hurt:
+            n = [k for _, k in hurt]
+            out.append((f"{hurt[0][0]} makes {n[0]} class{'es' if n[0] != 1 else ''}" if len(hurt) == 1 else
+                        f"{_ans_and([h for h, _ in hurt])} make respectively {_ans_and([str(k) for k in n])} "
+                        f"classes") + " significantly worse at a 5 % false-discovery rate"
+                       + (f", while under {_ans_and(fine, 'or')} no class falls significantly" if fine else "") + ".")
+        else:
+            out.append(f"Under {_ans_and(fine, 'or')} no class falls significantly at a 5 % false-discovery rate.")
+    hard, easy, gain = (_ans_first(verdict, k) for k in ("cui.reweight_lifts_hard", "cui.reweight_hurts_easy",
+                                                         "cui.reweight_no_gain"))
+    if hard and easy and gain:
+        h = {AGREES: "lifts the hard classes", DISAGREES: "lowers the hard classes it weights up"}.get(
+            verdict[hard], "does not measurably change the hard classes")
+        e = {AGREES: "costs the easy ones", DISAGREES: "lifts the easy ones too"}.get(
+            verdict[easy], "leaves the easy ones unchanged within the noise")
+        g = {AGREES: "brings no overall gain", DISAGREES: "raises balanced accuracy by more than 0.01"}.get(
+            verdict[gain], "may or may not raise balanced accuracy by 0.01")
+        out.append(f"Re-weighting toward the hard classes {h} ({ci(hard)}), {e} ({ci(easy)}) and {g} (balanced "
+                   f"accuracy {ci(gain)}).")
+    return " ".join(out)

@@ -805,9 +805,10 @@ def head_tables(ds: xr.Dataset, *, well_trained: bool = False) -> dict[str, pd.D
 def tables(ds: xr.Dataset) -> dict[str, pd.DataFrame]:
     """Every other table the chapter shows."""
     from ..reference import paper_figure
+    from ..viz import display_names
     grid = _grid(ds)
     agree = pd.DataFrame({
-        "data set": grid["dataset"].values, "backbone": grid["backbone"].values,
+        "data set": grid["dataset"].values, "backbone": display_names(grid["backbone"].values),
         "distinct heads": grid["n_heads_agreement"].values.astype(int),
         "Kendall's W [95% CI]": [_ci(*(float(grid[v].sel(setting=s)) for v in ("kendall_w", "kendall_w_lower",
                                                                                 "kendall_w_upper")))
@@ -863,3 +864,65 @@ def chart_frames(ds: xr.Dataset) -> dict[str, pd.DataFrame]:
                                           "training images": math.nan}))
         out["norms"] = pd.concat(parts, ignore_index=True)
     return out
+
+
+# ---------------------------------------------------------------------------------------------- the short answer
+
+
+def _ans_ci(v: float, lo: float, hi: float, fmt: str = ".3f") -> str:
+    """``"-0.233 [-0.301, -0.159]"``; the bare value when the interval is missing."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{v:{fmt}}"
+    return f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+
+
+def _gap_change(verdict: str, d: tuple[float, float, float], noun: str = "the best–worst gap") -> str:
+    """What a head does to the gap, in the words of its ``near(0, GAP_MARGIN)`` verdict."""
+    from ._claims import AGREES, DISAGREES
+    ci = _ans_ci(*d, fmt="+.3f")
+    if verdict == AGREES:
+        return f"leaves {noun} within ±{GAP_MARGIN:g} ({ci})"
+    if verdict == DISAGREES:
+        return f"{'narrows' if d[0] < 0 else 'widens'} {noun} by more than {GAP_MARGIN:g} ({ci})"
+    return f"changes {noun} by {ci}, which this run cannot tell from a change within ±{GAP_MARGIN:g}"
+
+
+def answer(ds: xr.Dataset) -> str:
+    """The chapter's short answer to "the classifier or the representation?", in one to three sentences whose
+    wording follows the verdicts: the re-trained linear probe and the kNN head against the jointly trained
+    classifier (``cui.retrain_keeps_gap``, ``cui.knn_keeps_gap``), the re-trained probe again on the well-trained
+    backbone (when it ran) and the heads' agreement on the hardest classes (``cui.heads_agree``); each number with
+    its 95 % interval."""
+    from ._claims import AGREES, DISAGREES
+    found = claims(ds)
+    verdict = {str(i): str(v) for i, v in zip(found["claim"].values, found["verdict"].values)}
+    s, m = _main(ds), str(ds.attrs["main_setting"])
+    out, parts, narrowed = [], [], False
+    for cid, family, who in (("cui.retrain_keeps_gap", "linear", "a linear probe re-trained on its frozen features"),
+                             ("cui.knn_keeps_gap", "knn", "the kNN head")):
+        if cid in verdict:
+            d = _delta(s, _head_of(s, family))
+            parts.append(f"{who} {_gap_change(verdict[cid], d, 'the best–worst gap' if not parts else 'it')}")
+            narrowed |= verdict[cid] == DISAGREES and d[0] < 0
+    if parts:
+        vs = [verdict[c] for c in ("cui.retrain_keeps_gap", "cui.knn_keeps_gap") if c in verdict]
+        tail = (": there the disparity is in the representation, as the paper says" if all(v == AGREES for v in vs)
+                else ": there part of the disparity sits in the classifier, against the paper" if narrowed else "")
+        out.append(f"Against the jointly trained classifier of the briefly trained {m} backbone, "
+                   f"{' and '.join(parts)}{tail}.")
+    if WELL_TRAINED_ID in verdict:
+        wt = _well(ds)
+        v = verdict[WELL_TRAINED_ID]
+        tail = {AGREES: ", so after full training a re-trained classifier no longer changes the gap",
+                DISAGREES: ", so even after full training the classifier changes the gap"}.get(v, "")
+        out.append(f"On the well-trained backbone ({wt['setting'].values}) a re-trained linear probe "
+                   f"{_gap_change(v, _delta(wt, _head_of(wt, 'linear')))}{tail}.")
+    w = _ans_ci(float(s["kendall_w"]), float(s["kendall_w_lower"]), float(s["kendall_w_upper"]), ".2f")
+    n = int(s["n_heads_agreement"])
+    out.append({AGREES: f"Whichever of the {n} distinct heads reads the features, the same classes stay hardest "
+                        f"(Kendall's W {w}, above {W_THRESHOLD:g}).",
+                DISAGREES: f"The {n} distinct heads do not agree on which classes are hardest (Kendall's W {w}, "
+                           f"below {W_THRESHOLD:g})."}.get(
+        verdict["cui.heads_agree"], f"Whether the {n} distinct heads agree on which classes are hardest, this run "
+                                    f"cannot tell (Kendall's W {w}, an interval across {W_THRESHOLD:g})."))
+    return " ".join(out)

@@ -75,3 +75,20 @@ def table_html(claims: xr.Dataset, *, digits: int = 3) -> str:
         if col != "chapter":
             df[col] = df[col].map(lambda x: html.escape(str(x)))
     return df.to_html(escape=False, index=False, classes="fairnotes-claims", border=0)
+
+
+def answer(claims: xr.Dataset) -> str:
+    """The scoreboard's short answer: how many claims agree, disagree or cannot be told, and where the
+    disagreements are (the wording follows the counts: no disagreement reads as such)."""
+    from ._claims import AGREES, CANNOT_TELL, DISAGREES
+    table = counts(claims)
+    total = table.loc["all chapters"]
+    n, a, d, c = (int(total[k]) for k in ("claims", AGREES, DISAGREES, CANNOT_TELL))
+    out = [f"Of {n} claims tested, {a} agree with the papers, {d} disagree and {c} cannot be told at this scale."]
+    per = table.drop(index="all chapters")
+    where = [f"{ch} ({int(k)})" for ch, k in per[DISAGREES].items() if int(k) > 0]
+    if where:
+        out.append(f"The disagreements are in {', '.join(where)}: read each chapter's closing section for why.")
+    else:
+        out.append("No result of this run contradicts the papers.")
+    return " ".join(out)

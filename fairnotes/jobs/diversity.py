@@ -114,9 +114,9 @@ def run(base_cfg: Any, *, base: str, classes: Sequence[int], targets: Sequence[i
     ``source_for`` of :func:`designs`. Returns the Dataset of the module doc.
     """
     import yaml
-    from tqdm.auto import tqdm
 
-    from .. import data, results
+    from .. import _torch, data, results
+    from ..progress import report
     from . import sweep, train
 
     names = designs(base, classes, targets=targets, source_for=sources, fraction=fraction)
@@ -124,14 +124,17 @@ def run(base_cfg: Any, *, base: str, classes: Sequence[int], targets: Sequence[i
     design = ["control"] + [f"mix {t}:{s}@{float(fraction):g}" for t, s in src.items()]
     seeds, models = [int(s) for s in seeds], list(models)
     runs: dict[tuple[str, str, int], xr.Dataset] = {}
-    bar = tqdm(total=len(names) * len(models) * len(seeds), desc="diversity: runs", unit="run",
-               disable=not progress)
+    stage, n_jobs = "diversity: runs", len(names) * len(models) * len(seeds)
+    bar = _torch.progress(None, enable=progress, total=n_jobs, desc=stage, unit="run")
     for dname, name in zip(design, names):
         cfgs = sweep.configs(dataclasses.replace(base_cfg, dataset=name), models=models, seeds=seeds)
         for spec, cfg in zip([m for m in models for _ in seeds], cfgs):
             bar.set_postfix_str(f"{dname}, {spec}, seed {cfg.seed}")
+            k = len(runs) + 1  # job k of n (a disabled bar does not count)
+            report(stage, k=k, n=n_jobs, model=f"{dname}, {spec}", seed=cfg.seed)
             runs[(dname, spec, cfg.seed)] = results.cached(train.run, dataclasses.replace(cfg, progress=False),
                                                            store=store)
+            report(stage, k=k, n=n_jobs, done=True, cached=sweep._cache_hit(runs[(dname, spec, cfg.seed)]))
             bar.update()
     bar.close()
     root = {"root": base_cfg.data_root} if base_cfg.data_root else {}

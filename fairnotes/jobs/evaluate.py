@@ -37,9 +37,12 @@ class EvalConfig:
     """What to evaluate, on which data.
 
     ``pretrained=True`` loads the model's published weights (timm: from the Hugging Face hub;
-    ``efficientnet_lite0``: the bundled ImageNet weights). ``weights`` instead loads a state
-    dict from a file (a train-job checkpoint ``last.pt`` or a plain ``state_dict`` saved with
-    ``torch.save``/safetensors). ``image_size=None``: the model's ``pretrained_cfg`` input size
+    ``efficientnet_lite0``: the bundled ImageNet weights). ``weights`` (or ``model_kwargs["weights"]``,
+    the model spec's ``weights=`` key; give one of them) instead loads a local file, and then
+    ``pretrained`` is ignored: a train-job checkpoint ``last.pt``, or a state dict saved with
+    safetensors or ``torch.save`` (see :mod:`fairnotes.models._weights`). Loading is strict and the
+    classifier must fit the data set's classes; the cache key holds the file's SHA-256, not its
+    path. ``image_size=None``: the model's ``pretrained_cfg`` input size
     for folder data sets, else the native size (upsampled to the model's minimum).
     ``num_workers=None``: up to 8 workers, one fewer than the CPUs.
     """
@@ -72,6 +75,22 @@ class EvalConfig:
             raise ValueError(f"num_workers must be >= 0 or None; got {self.num_workers!r}")
         if not models.is_model(self.model):
             raise ValueError(models.unknown_model_message(self.model))
+        if self.weights is not None and (self.model_kwargs or {}).get("weights") is not None:
+            raise ValueError("give the weights file once: weights= or model_kwargs['weights'], not both")
+        models.check_weights({"weights": self.weights})
+        models.check_weights(self.model_kwargs)
+
+    def key(self) -> str:
+        """The config hash (as :func:`fairnotes.results.config_hash` of all fields), with a weights file
+        entering as its SHA-256 rather than its path (and ``pretrained`` then moot)."""
+        from ..models import key_kwargs
+        from ..results import config_dict, config_hash
+        d = config_dict(self)
+        if self.weights is not None:
+            d["weights"], d["pretrained"] = key_kwargs({"weights": self.weights})["weights"], False
+        if (self.model_kwargs or {}).get("weights") is not None:
+            d["model_kwargs"], d["pretrained"] = key_kwargs(self.model_kwargs), False
+        return config_hash(d)
 
 
 def run(cfg: EvalConfig) -> xr.Dataset:
@@ -101,9 +120,9 @@ def _evaluate(cfg: EvalConfig, rt: _torch.Runtime, t0: float) -> xr.Dataset:
     image_size = cfg.image_size or (native if lazy else max(native, models.min_image_size(cfg.model) or 0))
 
     torch.manual_seed(0)  # a random-weight model is the same every run
-    net = models.create(cfg.model, k, in_chans, image_size, pretrained=cfg.pretrained, **cfg.model_kwargs)
-    if cfg.weights:
-        net.load_state_dict(_read_weights(cfg.weights))
+    model_kwargs = {**cfg.model_kwargs, **({"weights": cfg.weights} if cfg.weights is not None else {})}
+    net = models.create(cfg.model, k, in_chans, image_size, pretrained=cfg.pretrained, **model_kwargs)
+    own_weights = models.loaded_weights(net) or {}
     net = net.to(rt.device, memory_format=torch.channels_last)  # faster on CPU too (resnet20 +20%)
     mean, std = models.normalization(net, in_chans)
     prep = partial(augment.to_float, mean=mean, std=std, size=image_size, channels_last=True)
@@ -119,7 +138,8 @@ def _evaluate(cfg: EvalConfig, rt: _torch.Runtime, t0: float) -> xr.Dataset:
     ds = _schema.final_dataset(logits, ds_in.labels, ds_in.class_names, feats)
     ds.attrs.update(provenance(cfg, device=str(rt.device), wall_time_s=round(time.perf_counter() - t0, 3),
                                n_test=len(ds_in), n_params=_torch.count_params(net), image_size=image_size,
-                               data_source=ds_in.source))
+                               data_source=ds_in.source, weights_file=own_weights.get("file"),
+                               weights_sha256=own_weights.get("sha256"), weights_stem=own_weights.get("stem")))
     return ds
 
 
@@ -133,15 +153,6 @@ def _pretrained_size(name: str) -> int:
         return int(timm.get_pretrained_cfg(name).input_size[-1])
     except Exception:  # noqa: BLE001 - no pretrained config: the ImageNet default
         return 224
-
-
-def _read_weights(path: str) -> dict:
-    import torch
-    if str(path).endswith(".safetensors"):
-        from safetensors.torch import load_file
-        return load_file(path)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return state["model"] if isinstance(state, dict) and "model" in state and "optimizer" in state else state
 
 
 class _Lazy:

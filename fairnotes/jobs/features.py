@@ -75,7 +75,9 @@ def extract(source: Any, dataset: str | None = None, split: str = "train", *, im
     pretrained, model_kwargs
         For a model name: load its published weights (bundled ones for ``efficientnet_lite0``;
         other timm names need the hub), and build arguments. A random-weight model
-        (``pretrained=False``) is drawn with seed 0.
+        (``pretrained=False``) is drawn with seed 0. ``model_kwargs["weights"]``: a local weights
+        file instead (``pretrained`` ignored; its classifier may have any number of classes, it is
+        not used; the key holds the file's SHA-256, see :mod:`fairnotes.models._weights`).
     dtype
         Stored precision: ``"float32"`` or ``"float16"`` (half the disk; heads upcast).
     batch_size, device, data_root, progress
@@ -144,9 +146,14 @@ class _Spec:
         model = run.model if run is not None else source
         if run is None and not models.is_model(model):
             raise ValueError(models.unknown_model_message(model))
+        if run is None:
+            models.check_weights(model_kwargs)
         root = data_root or (run.data_root if run is not None else None)
         if run is not None:
             weights = {"train_key": run.key()}
+        elif model_kwargs.get("weights") is not None:  # a file: its content, not its path or `pretrained`
+            weights = {"model": model, "pretrained": False, "model_kwargs": models.key_kwargs(model_kwargs),
+                       "weights_file": None}
         else:
             weights = {"model": model, "pretrained": bool(pretrained), "model_kwargs": model_kwargs,
                        "weights_file": _weights_identity(model) if pretrained else None}
@@ -265,7 +272,7 @@ def _build_model(spec: _Spec, num_classes: int, in_chans: int, native: int) -> t
         image_size = spec.image_size or max(native, models.min_image_size(spec.model) or 0)
         torch.manual_seed(0)  # a random-weight model is the same every time
         net = models.create(spec.model, num_classes, in_chans, image_size, pretrained=spec.pretrained,
-                            **spec.model_kwargs)
+                            head_mismatch="reinit", **spec.model_kwargs)  # features: the classifier is not used
         return net, image_size, {}
     cfg = spec.run
     net, image_size, run_chans = _run_model(cfg, spec.image_size)
@@ -291,17 +298,26 @@ def _run_model(cfg: Any, image_size: int | None) -> tuple[Any, int, int]:
     from .. import models
     state, run_k, run_chans, run_native = _run_state(cfg)
     image_size = image_size or cfg.image_size or max(run_native, models.min_image_size(cfg.model) or 0)
-    net = models.create(cfg.model, run_k, run_chans, image_size, pretrained=False, **cfg.model_kwargs)
+    if state is None:  # epochs=0: the run's initial model is its final one
+        from .train import initial_model
+        return initial_model(cfg, run_k, run_chans, image_size), image_size, run_chans
+    net = models.create(cfg.model, run_k, run_chans, image_size, pretrained=False,
+                        **models.without_weights(cfg.model_kwargs))  # the run's own weights follow
     models.apply_head(net, getattr(cfg, "head", "linear"))
     net.load_state_dict(state)
     return net, image_size, run_chans
 
 
-def _run_state(cfg: Any) -> tuple[dict, int, int, int]:
-    """The finished run's model state dict (training it first if needed) and its data's shape."""
+def _run_state(cfg: Any) -> tuple[dict | None, int, int, int]:
+    """The finished run's model state dict (training it first if needed; ``None`` for ``epochs=0``, which
+    trains nothing) and its data's shape."""
     from .. import data
     from ..results import cached
     from . import _checkpoint, train
+    if cfg.epochs == 0:
+        root = {"root": cfg.data_root} if cfg.data_root else {}
+        ref = data.load(cfg.dataset, "test", max_per_class=1, **root)
+        return None, ref.num_classes, ref.shape[0], ref.shape[-1]
     folder = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else train._default_ckpt_dir(cfg.key())
     state = _checkpoint.load(folder, cfg.key())
     if state is None or int(state["epoch"]) < cfg.epochs:
@@ -341,6 +357,8 @@ def _compute(spec: _Spec, *, batch_size: int, device: str, progress: bool | None
         net = net.to(rt.device, memory_format=torch.channels_last)
         mean, std = models.normalization(net, in_chans)
         prep = partial(augment.to_float, mean=mean, std=std, size=image_size, channels_last=True)
+        from ..progress import report  # the status line of `fairnotes run` (its bar below is off there)
+        report(what=f"{spec.model} features {spec.dataset}/{spec.split}")
         n_batches = -(-len(images) // batch_size)
         batches = _torch.progress(_batches(images.images, batch_size), enable=progress, total=n_batches,
                                     desc=f"{spec.model} features {spec.dataset}/{spec.split}", unit="batch")
@@ -355,7 +373,9 @@ def _compute(spec: _Spec, *, batch_size: int, device: str, progress: bool | None
          **extra},
         coords={"sample": np.arange(len(images)), "label": np.arange(k),
                 "class_name": ("label", np.asarray(images.class_names, dtype=str))})
+    own = models.loaded_weights(net)
     source = f"run {spec.run.key()} ({spec.model})" if spec.run is not None else \
+        f"{spec.model} (weights file {own['file']}, sha256 {own['sha256']})" if own and spec.run is None else \
         f"{spec.model} ({'pretrained' if spec.pretrained else 'random'} weights)"
     ds.attrs.update(provenance(spec.key_fields, features_key=spec.key(), source=source, dataset=spec.dataset,
                                split=spec.split if spec.heldout is None else f"{spec.split} (held out)",

@@ -154,21 +154,23 @@ def run(base: Any, *, remedies: Sequence[str], seeds: Sequence[int], progress: b
     (no per-epoch histories: a probe has none), plus ``pretrain_time_s`` (remedy × seed: seconds of
     contrastive pre-training, 0 for the others) and coords ``description``.
     """
-    from tqdm.auto import tqdm
-
-    from .. import results
+    from .. import _torch, results
+    from ..progress import report
     from . import contrastive, train
-    from .sweep import _stack
+    from .sweep import _cache_hit, _stack
 
     specs = list(dict.fromkeys(["baseline", *remedies]))
     for spec in specs:
         parse(spec)  # fail before any training
     runs: dict[tuple[str, int], xr.Dataset] = {}
     pre_time: dict[tuple[str, int], float] = {}
-    bar = tqdm(total=len(specs) * len(seeds), desc=f"{base.dataset}: remedies", unit="run", disable=not progress)
+    stage, n = f"{base.dataset}: remedies", len(specs) * len(seeds)
+    bar = _torch.progress(None, enable=progress, total=n, desc=stage, unit="run")
     for spec in specs:
         for seed in seeds:
             bar.set_postfix_str(f"{spec} seed {seed}")
+            k = len(runs) + 1  # job k of n (a disabled bar does not count)
+            report(stage, k=k, n=n, model=spec, seed=int(seed))
             cfg = plan(base, spec, int(seed))
             pretrain = getattr(cfg, "pretrain", None)
             pre_time[(spec, int(seed))] = 0.0
@@ -177,6 +179,7 @@ def run(base: Any, *, remedies: Sequence[str], seeds: Sequence[int], progress: b
                 pre_time[(spec, int(seed))] = float(pre.attrs.get("wall_time_s", np.nan))
             job = linear_probe if isinstance(cfg, LinearProbeConfig) else train.run
             runs[(spec, int(seed))] = results.cached(job, cfg)
+            report(stage, k=k, n=n, done=True, cached=_cache_hit(runs[(spec, int(seed))]))
             bar.update()
     bar.close()
     seeds = [int(s) for s in seeds]

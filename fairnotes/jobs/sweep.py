@@ -33,7 +33,8 @@ def parse_model(spec: str) -> tuple[str, dict]:
         key, eq, value = part.partition("=")
         if not eq or not key.strip():
             raise ValueError(f"bad model spec {spec!r}: write NAME or NAME:key=value,key=value")
-        kwargs[key.strip()] = yaml.safe_load(value)
+        # a weights path stays text (YAML would read "weights=2024" or "weights=yes" as a number or a bool)
+        kwargs[key.strip()] = value.strip() if key.strip() == "weights" else yaml.safe_load(value)
     return name.strip(), kwargs
 
 
@@ -58,24 +59,31 @@ def run(base: Any, *, models: Sequence[str], seeds: Sequence[int], store: Any = 
     histories (``train_loss``, ``test_accuracy``, ``per_class_accuracy``), and per run
     ``overall_accuracy``, ``wall_time_s`` (0 means it came from the cache), ``n_params``.
     """
-    from tqdm.auto import tqdm
-
-    from .. import results
+    from .. import _torch, results
+    from ..progress import report
     from . import train
 
     cfgs = configs(base, models=models, seeds=seeds)
     runs: dict[tuple[str, int], xr.Dataset] = {}
-    bar = tqdm(total=len(cfgs), desc=f"{base.dataset}: runs", unit="run", disable=not progress)
+    stage = f"{base.dataset}: runs"
+    bar = _torch.progress(None, enable=progress, total=len(cfgs), desc=stage, unit="run")
     specs = [s for s in models for _ in seeds]
-    for spec, cfg in zip(specs, cfgs):
+    for i, (spec, cfg) in enumerate(zip(specs, cfgs), 1):
         bar.set_postfix_str(f"{spec} seed {cfg.seed}")
+        report(stage, k=i, n=len(cfgs), model=spec, seed=cfg.seed)
         ds = results.cached(train.run, dataclasses.replace(cfg, progress=False), store=store)
+        report(stage, k=i, n=len(cfgs), done=True, cached=_cache_hit(ds))
         runs[(spec, cfg.seed)] = ds
         bar.update()
     bar.close()
     out = _stack(runs, list(models), [int(s) for s in seeds])
     out.attrs["dataset"] = base.dataset
     return out
+
+
+def _cache_hit(ds: xr.Dataset) -> bool:
+    """Whether :func:`fairnotes.results.cached` served ``ds`` from the cache."""
+    return str(ds.attrs.get("cache", "")).startswith("hit")
 
 
 def _stack(runs: dict[tuple[str, int], xr.Dataset], models: list[str], seeds: list[int], *, dim: str = "model",
@@ -90,8 +98,7 @@ def _stack(runs: dict[tuple[str, int], xr.Dataset], models: list[str], seeds: li
             ds = runs[(m, s)]
             keep = ds[wanted].drop_vars("class_name")
             keep["overall_accuracy"] = float(ds.attrs["overall_accuracy"])
-            hit = str(ds.attrs.get("cache", "")).startswith("hit")
-            keep["wall_time_s"] = 0.0 if hit else float(ds.attrs.get("wall_time_s", np.nan))
+            keep["wall_time_s"] = 0.0 if _cache_hit(ds) else float(ds.attrs.get("wall_time_s", np.nan))
             keep["train_time_s"] = float(ds.attrs.get("wall_time_s", np.nan))
             keep["n_params"] = int(ds.attrs.get("n_params", -1))
             keep["prediction"] = keep["prediction"].astype(np.int16)

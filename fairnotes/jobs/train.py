@@ -20,6 +20,12 @@ The result (``xr.Dataset``):
   plus ``seed``, ``device``, ``wall_time_s``, ``n_train``, ``n_test``, ``n_params``,
   ``image_size``, ``world_size``, ``resumed_from_epoch``, ``overall_accuracy``, ``balanced_accuracy``.
 
+Your own weights: a ``weights`` entry in ``model_kwargs`` (model spec ``"resnet18:weights=~/w.safetensors"``)
+starts the run from that file (:mod:`fairnotes.models._weights`; its SHA-256, not its path, enters the
+key). Training re-initialises a classifier that does not fit the data set's classes (attr
+``weights_head`` says so); ``epochs=0`` trains nothing and evaluates the file on the test split (the
+classifier must fit), with the same result schema and an empty ``epoch`` dim.
+
 Every epoch ends with a checkpoint; running the same config again resumes from the last
 complete one, and on CPU gives the same result as an uninterrupted run. Random streams
 (shuffling, augmentation, dropout) are re-seeded from ``(seed, epoch, rank)`` at each epoch,
@@ -41,6 +47,7 @@ import numpy as np
 import xarray as xr
 
 from .. import _torch
+from .. import progress as _progress
 from . import _checkpoint, _loss, _optim, _schema, _tracking
 from ._config import PROFILES, check_choice, check_positive
 
@@ -84,6 +91,10 @@ class TrainConfig:
     held-out per-class accuracy); ``pretrain``: the fields of a
     :class:`~fairnotes.jobs.contrastive.ContrastiveConfig` (same model) whose encoder initialises
     every weight but the classifier.
+
+    ``model_kwargs["weights"]``: a local weights file to start from (see the module doc; it wins over
+    ``pretrained``). ``epochs=0``: no training, the initial model (that file, ``pretrained`` weights or
+    the seed's random ones) evaluated on the test split.
     """
 
     dataset: str = "fashion-mnist"
@@ -135,7 +146,9 @@ class TrainConfig:
             raise ValueError(f"train_imbalance is the largest / smallest class count (>= 1); got {self.train_imbalance}")
         augment.parse(self.augment)
         data.info(self.dataset)  # KeyError listing the data sets
-        check_positive(self, "epochs", "batch_size")
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0:
+            raise ValueError(f"epochs must be an integer >= 0 (0: evaluate without training); got {self.epochs!r}")
+        check_positive(self, "batch_size")
         check_positive(self, "image_size", "train_per_class", optional=True)
         if self.lr <= 0 or self.weight_decay < 0 or self.warmup_epochs < 0 or not 0 <= self.momentum < 1:
             raise ValueError("need lr > 0, weight_decay >= 0, warmup_epochs >= 0 and 0 <= momentum < 1")
@@ -143,6 +156,9 @@ class TrainConfig:
             raise ValueError(f"model_kwargs must be a dict; got {self.model_kwargs!r}")
         if not models.is_model(self.model):
             raise ValueError(models.unknown_model_message(self.model))
+        models.check_weights(self.model_kwargs)
+        if self.epochs == 0 and self.track:
+            raise ValueError("track=True records training dynamics; epochs=0 trains nothing: turn tracking off")
         _tracking.check_config(self)
         self._check_remedies()
 
@@ -176,7 +192,37 @@ class TrainConfig:
         from ..results import config_hash
         skip = _NOT_IN_KEY if self.track else _NOT_IN_KEY + _tracking.FIELDS
         skip += tuple(k for k, v in _KEY_DEFAULTS.items() if getattr(self, k) == v)
-        return config_hash({f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip})
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+        return config_hash(_weights_by_content(d))
+
+
+def _weights_by_content(d: dict) -> dict:
+    """A weights file enters a key as its SHA-256, not its path, and makes ``pretrained`` moot; fields
+    without one are returned as they are, so every other key stays as it was."""
+    from ..models import key_kwargs
+    if (d.get("model_kwargs") or {}).get("weights") is not None:
+        d = {**d, "model_kwargs": key_kwargs(d["model_kwargs"]), "pretrained": False}
+    pre = d.get("pretrain")
+    if isinstance(pre, dict) and (pre.get("model_kwargs") or {}).get("weights") is not None:
+        d = {**d, "pretrain": {**pre, "model_kwargs": key_kwargs(pre["model_kwargs"])}}
+    return d
+
+
+def initial_model(cfg: TrainConfig, num_classes: int, in_chans: int, image_size: int) -> Any:
+    """The network a run of ``cfg`` starts from, on the CPU: seeded initialisation, then the weights file
+    (classifier re-initialised when it does not fit and the run trains) or ``pretrained`` weights, the
+    ``pretrain`` encoder, and the ``head``."""
+    import torch
+
+    from .. import models
+    torch.manual_seed(cfg.seed)  # same initial weights on every rank
+    net = models.create(cfg.model, num_classes, in_chans, image_size, pretrained=cfg.pretrained,
+                        head_mismatch="reinit" if cfg.epochs > 0 else "error", **cfg.model_kwargs)
+    if cfg.pretrain is not None:  # the encoder's weights; the classifier keeps this seed's initialisation
+        from .contrastive import ContrastiveConfig, encoder_state, load_backbone
+        load_backbone(net, encoder_state(ContrastiveConfig(**cfg.pretrain)))
+    models.apply_head(net, cfg.head)  # "etf": a fixed classifier, before the optimiser collects parameters
+    return net
 
 
 def run(cfg: TrainConfig, *, on_epoch_end: Callable[[int, dict], None] | None = None) -> xr.Dataset | None:
@@ -227,12 +273,8 @@ def _train(cfg: TrainConfig, rt: _torch.Runtime, on_epoch_end: Callable | None, 
         test_first = test_multi.argmax(1)  # each test image's first label column: the "target" of the schema
     image_size = cfg.image_size or max(native, models.min_image_size(cfg.model) or 0)
 
-    torch.manual_seed(cfg.seed)  # same initial weights on every rank
-    net = models.create(cfg.model, k, in_chans, image_size, pretrained=cfg.pretrained, **cfg.model_kwargs)
-    if cfg.pretrain is not None:  # the encoder's weights; the classifier keeps this seed's initialisation
-        from .contrastive import ContrastiveConfig, encoder_state, load_backbone
-        load_backbone(net, encoder_state(ContrastiveConfig(**cfg.pretrain)))
-    models.apply_head(net, cfg.head)  # "etf": a fixed classifier, before the optimiser collects parameters
+    net = initial_model(cfg, k, in_chans, image_size)
+    own_weights = models.loaded_weights(net) or {}
     net = net.to(rt.device, memory_format=torch.channels_last)  # faster on CPU too (resnet20 +20%)
     mean, std = models.normalization(net, in_chans)
     prep = partial(augment.to_float, mean=mean, std=std, size=image_size, channels_last=True)
@@ -290,6 +332,8 @@ def _train(cfg: TrainConfig, rt: _torch.Runtime, on_epoch_end: Callable | None, 
         fwd.train()
         loss_sum = torch.zeros((), device=rt.device, dtype=torch.float64)
         n_seen = 0
+        if rt.is_main:  # the status line of `fairnotes run` (a no-op elsewhere)
+            _progress.report(model=cfg.model, seed=cfg.seed, epoch=epoch + 1, epochs=cfg.epochs)
         bar = _torch.progress(range(steps), enable=cfg.progress if rt.is_main else False,
                               desc=f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=True)
         for i in bar:
@@ -366,8 +410,10 @@ def _train(cfg: TrainConfig, rt: _torch.Runtime, on_epoch_end: Callable | None, 
         n_train=len(train), n_test=len(test), n_params=_torch.count_params(net), image_size=image_size,
         world_size=rt.world_size, resumed_from_epoch=start,
         train_images_per_s=_throughput(len(train), history["epoch_time_s"]),
-        checkpoint=str(ckpt_dir / _checkpoint.FILE) if cfg.keep_checkpoint else None,
-        ddp_param_checksums=checksums if rt.distributed else None))
+        checkpoint=str(ckpt_dir / _checkpoint.FILE) if cfg.keep_checkpoint and cfg.epochs else None,
+        ddp_param_checksums=checksums if rt.distributed else None,
+        weights_file=own_weights.get("file"), weights_sha256=own_weights.get("sha256"),
+        weights_head=own_weights.get("head"), weights_stem=own_weights.get("stem")))
     if not cfg.keep_checkpoint:
         _checkpoint.remove(ckpt_dir)
     return ds

@@ -26,6 +26,11 @@ in_chans=...)`` (``img_size`` too, for models that take it), so ``resnet18``, ``
 
 Every model has timm's ``get_classifier()``; :func:`normalization` gives its input mean/std.
 :func:`apply_head` swaps the trained classifier for a fixed simplex ETF (``head="etf"``).
+
+Your own weights: the reserved keyword ``weights`` (a spec's ``resnet18:weights=~/ckpt.safetensors``, or
+``create(..., weights=path)``) loads a local ``.safetensors`` or ``weights_only`` torch file into any
+model after it is built, strictly (:mod:`fairnotes.models._weights`); it wins over ``pretrained``
+(nothing is downloaded). :func:`key_kwargs` is what the jobs hash instead of the path.
 """
 from __future__ import annotations
 
@@ -33,8 +38,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable
 
-__all__ = ["HEADS", "ModelInfo", "apply_head", "available", "create", "info", "is_model", "min_image_size",
-           "normalization"]
+from ._weights import WeightsError, key_kwargs, loaded_weights  # light: torch is imported when loading
+
+__all__ = ["HEADS", "ModelInfo", "WeightsError", "apply_head", "available", "check_weights", "create", "info",
+           "is_model", "key_kwargs", "loaded_weights", "min_image_size", "normalization", "without_weights"]
 
 HEADS = ("linear", "etf")  # classifiers a model can be given (see apply_head)
 
@@ -107,12 +114,23 @@ def min_image_size(name: str) -> int | None:
 
 
 def create(name: str, num_classes: int, in_chans: int = 3, image_size: int | None = None,
-           pretrained: bool = False, **kwargs: Any) -> Any:
+           pretrained: bool = False, *, weights: Any = None, head_mismatch: str = "error", **kwargs: Any) -> Any:
     """Build model ``name`` for ``num_classes`` classes and ``in_chans``-channel ``image_size`` px input.
 
     ``kwargs`` go to the model (``width=``, ``depth=``, timm's ``drop_rate=``...). ``image_size`` is
     needed by ``mlp`` and ``vit``. Unknown names raise a ``KeyError`` listing the registered ones.
+
+    ``weights``: a local weights file loaded after the model is built (``pretrained`` is then ignored:
+    nothing is downloaded), strictly; a classifier that does not fit ``num_classes`` is an error, or with
+    ``head_mismatch="reinit"`` keeps this model's fresh initialisation (fine-tuning). See
+    :mod:`fairnotes.models._weights`; :func:`loaded_weights` says what was done.
     """
+    if weights is not None:
+        from . import _weights
+        net = create(name, num_classes, in_chans, image_size, pretrained=False, **kwargs)
+        _weights.load_into(net, weights, spec=_weights.spec_string(name, {**kwargs, "weights": weights}),
+                           head_mismatch=head_mismatch, num_classes=num_classes)
+        return net
     entry = info(name)
     if entry is None:
         from . import _timm
@@ -127,6 +145,20 @@ def create(name: str, num_classes: int, in_chans: int = 3, image_size: int | Non
     if entry.takes_pretrained:
         kw["pretrained"] = pretrained
     return entry.builder(num_classes, in_chans, image_size, **kw)
+
+
+def check_weights(model_kwargs: dict | None) -> None:
+    """A :class:`WeightsError` when ``model_kwargs["weights"]`` is given and is no readable-looking weights
+    file (missing, or an unknown suffix); nothing is loaded."""
+    from . import _weights
+    w = _weights.weights_of(model_kwargs)
+    if w is not None:
+        _weights.resolve(w)
+
+
+def without_weights(model_kwargs: dict) -> dict:
+    """``model_kwargs`` without the ``weights`` entry (for code that loads other weights into the model)."""
+    return {k: v for k, v in model_kwargs.items() if k != "weights"}
 
 
 def normalization(model: Any, in_chans: int) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -26,11 +26,13 @@ from ._offline import (
 from ._forest import forest
 from ._lines import lines
 from ._matrix import heatmap, interval_chart
+from ._names import BOOK_NAMES, display_name, display_names
 from ._samples import class_balance, sample_grid, thumbnail_url
 from ._scatter import scatter
 from ._tables import DISPARITY_COLUMNS, disparity_table
 
 __all__ = [
+    "BOOK_NAMES",
     "BUNDLE_NAME",
     "DISPARITY_COLUMNS",
     "RENDERER_NAME",
@@ -39,6 +41,8 @@ __all__ = [
     "claims_table",
     "class_balance",
     "disparity_table",
+    "display_name",
+    "display_names",
     "enable",
     "forest",
     "heatmap",

@@ -196,6 +196,7 @@ def _train(cfg: LitConfig, emb: Any, feats: dict, train_pairs: Any, eval_fn: Any
     from open_clip.loss import ClipLoss
 
     from .._torch import progress
+    from ..progress import report
     model = emb.model
     img = torch.from_numpy(feats["x_captions"]).float()
     txt = torch.from_numpy(feats["x_text"]).float()
@@ -213,7 +214,8 @@ def _train(cfg: LitConfig, emb: Any, feats: dict, train_pairs: Any, eval_fn: Any
     gen = torch.Generator().manual_seed(cfg.seed)
     losses, r1 = [], []
     bar = progress(range(cfg.epochs), enable=cfg.progress, desc="LiT projections", unit="epoch")
-    for _ in bar:
+    for i in bar:
+        report(model="LiT projections", seed=cfg.seed, epoch=i + 1, epochs=cfg.epochs)
         perm = torch.randperm(len(pi), generator=gen)
         total = 0.0
         for s in range(steps_per_epoch):  # the last partial batch is dropped (as open_clip does)

@@ -154,7 +154,10 @@ def test_book_params_keep_your_data_and_the_books_models(chapter):
     value = ("digits",) if name == "datasets" else "digits"
     if chapter == "multilabel":
         value = "multilabel-folder"
-    yours = dataclasses.replace(book, **{name: value})
+    if chapter in ("muse", "d3g"):
+        book = analysis.profile_params(chapter, "paper")
+        value = "dtd" if chapter == "muse" else "fairface"
+    yours = dataclasses.replace(book, **{name: value}, **({"model": "ViT-B-32"} if chapter in ("muse", "d3g") else {}))
     q = ad.book_params(book, yours)
     assert getattr(q, name) == value
     assert getattr(q, ad.models) == getattr(book, ad.models)
@@ -164,7 +167,35 @@ def test_book_params_keep_your_data_and_the_books_models(chapter):
 def test_a_run_of_the_books_own_models_has_nothing_beside_it():
     p = analysis.profile_params("prevalence", "tiny")
     assert beside.compare(p, xr.Dataset()) is None
-    assert beside.compare(analysis.profile_params("muse", "tiny")) is None  # no adapter: compared in prose
+    assert beside.compare(analysis.profile_params("muse", "tiny")) is None
+
+
+def test_a_clip_model_on_the_laptop_profile_says_why_nothing_is_beside_it():
+    from fairnotes.analysis import muse
+    p = muse.Params.from_mapping({"model": "ViT-B-32", "dataset": "flowers102", "profile": "laptop"})
+    side = beside.compare(p)
+    assert "unavailable" in side.attrs and "lit" in side.attrs["unavailable"]
+    assert "not possible here" in beside.report(side).data
+
+
+def test_muse_rows_are_the_chapters_text_only_and_claim_settings():
+    ds = committed("muse")
+    rows = beside.ADAPTERS["muse"].rows(ds, "lit")
+    assert rows[0]["setting"] == "text only"
+    assert rows[0]["accuracy"] == float(ds["accuracy"].sel(setting="labelled-5", entry="text"))
+    lab = next(r for r in rows if "labelled-5" in r["setting"])
+    assert lab["accuracy"] == float(ds["accuracy"].sel(setting="labelled-5", entry="heldout"))
+    assert lab["disparity_upper"] == float(ds["easy_hard_upper"].sel(setting="labelled-5", entry="heldout"))
+    assert lab["n_class_min"] == int(ds["class_support"].min()) and lab["chance"] == 1 / ds.sizes["label"]
+
+
+def test_d3g_rows_read_the_claims_settings():
+    ds = committed("d3g")
+    rows = beside.ADAPTERS["d3g"].rows(ds, "lit")
+    from fairnotes.analysis.d3g import RACE7
+    assert [r["setting"] for r in rows][:2] == [f"{RACE7}: text only", f"{RACE7}: D3G (w on validation)"]
+    assert rows[1]["disparity"] == float(ds["skin_tone_difference"].sel(setting=RACE7, entry="heldout"))
+    assert rows[0]["n_class_min"] == int(ds["skin_tone_count"].sel(setting=RACE7).min())
 
 
 @pytest.mark.slow

@@ -53,3 +53,31 @@ def test_job_log_keeps_keys_once():
     log.add("train", {"a": 1})
     log.add("train", {"a": 2})
     assert len(log.keys["train"]) == 2
+
+
+@dataclass(frozen=True)
+class WithModels(ChapterParams):
+    chapter: ClassVar[str] = "toy"
+    models: tuple[str, ...] = ("cnn",)
+
+
+def test_a_weights_file_changed_in_place_is_a_new_analysis(tmp_path):
+    from fairnotes.analysis._store import weights_files
+    ckpt = tmp_path / "w.safetensors"
+    ckpt.write_bytes(b"first")
+    calls = []
+
+    def compute(p):
+        calls.append(1)
+        return xr.Dataset({"x": len(calls)})
+
+    spec = f"cnn:width=4,weights={ckpt}"
+    store = tmp_path / "store"
+    cached_analysis(WithModels(models=(spec,)), compute, store=store)
+    cached_analysis(WithModels(models=(spec,)), compute, store=store)
+    assert len(calls) == 1
+    ckpt.write_bytes(b"second, longer")  # new size and mtime: re-hashed
+    cached_analysis(WithModels(models=(spec,)), compute, store=store)
+    assert len(calls) == 2
+    assert list(weights_files({"models": ["cnn", spec]})) == [str(ckpt)]
+    assert weights_files({"models": ["cnn", "resnet8"], "n": 3}) == {}  # no weights: the key is as before

@@ -37,7 +37,7 @@ def test_unknown_dataset_lists_the_valid_ones():
         TrainConfig(dataset="cifar11", model="mlp")
 
 
-@pytest.mark.parametrize("kw", [{"epochs": 0}, {"batch_size": -1}, {"image_size": 0}, {"train_per_class": 1.5},
+@pytest.mark.parametrize("kw", [{"epochs": -1}, {"batch_size": -1}, {"image_size": 0}, {"train_per_class": 1.5},
                                 {"lr": 0}, {"momentum": 1.0}, {"model_kwargs": [1]}])
 def test_bad_numbers(kw):
     with pytest.raises(ValueError):
