@@ -206,8 +206,11 @@ def _images(style: str, kind: str, variants: list[Variant], paths: list[Path], s
         with np.load(file) as z:
             if np.array_equal(z["codepoints"], codes):
                 return z["images"]
+    from ..progress import kernel_bars, report
+    report(what=f"decoding {style} emoji ({len(paths)} images, once)")
+    quiet = len(paths) < 500 or kernel_bars(None) is False  # under `fairnotes run` the terminal shows it
     images = np.stack([_decode(path, size) for path in tqdm(paths, desc=f"decoding {style} emoji", leave=False,
-                                                            disable=len(paths) < 500)])
+                                                            disable=quiet)])
     tmp = file.with_suffix(".tmp.npz")
     np.savez(tmp, images=images, codepoints=codes)
     tmp.replace(file)

@@ -33,6 +33,7 @@ import numpy as np
 import xarray as xr
 
 from .. import _torch
+from .. import progress as _progress
 from . import _checkpoint, _optim
 from ._config import PROFILES, check_choice, check_positive
 
@@ -221,6 +222,7 @@ def _train(cfg: ContrastiveConfig, rt: _torch.Runtime, t_start: float, on_epoch_
         gen = torch.Generator().manual_seed(_seed(cfg.seed, epoch, 1))
         torch.manual_seed(_seed(cfg.seed, epoch, 2))
         total = torch.zeros((), dtype=torch.float64)
+        _progress.report(model=f"SimCLR {cfg.model}", seed=cfg.seed, epoch=epoch + 1, epochs=cfg.epochs)
         bar = _torch.progress(range(steps), enable=cfg.progress, desc=f"SimCLR {cfg.model} epoch {epoch + 1}/{cfg.epochs}",
                               unit="batch", leave=True)
         for i in bar:
