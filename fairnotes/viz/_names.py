@@ -43,6 +43,8 @@ def _word(key: str, value: str) -> str:
     if not value:
         return key
     value = {"true": "yes", "false": "no"}.get(value.lower(), value)
+    if key == "weights":  # a local checkpoint: its file name (the full path is in the parameters)
+        return f"weights {value.replace(chr(92), '/').rstrip('/').rsplit('/', 1)[-1]}"
     if key not in _KEYS:
         return f"{key}={value}"
     word = _KEYS[key].format(value)

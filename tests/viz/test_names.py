@@ -54,3 +54,10 @@ def test_prevalence_labels_use_them():
     """The prevalence chapter's row labels and legends come from these names; its data keep the specs."""
     from fairnotes.analysis import prevalence as P
     assert P._display_names(BOOK_MODELS) == display_names(BOOK_MODELS)
+
+
+def test_a_weights_path_shows_its_file_name_only():
+    from fairnotes.viz import display_name
+    assert display_name("resnet18:weights=/home/u/ckpt/mine.safetensors") == "resnet18 (weights mine.safetensors)"
+    assert display_names(["resnet18:weights=/a/x.pt", "resnet18:weights=/b/y.pt"]) == \
+        ["resnet18 (weights x.pt)", "resnet18 (weights y.pt)"]
