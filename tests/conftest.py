@@ -14,6 +14,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("FAIRNOTES_CACHE", str(tmp_path_factory.getbasetemp() / "fairnotes-cache"))
+    monkeypatch.delenv("FAIRNOTES_EXECUTOR", raising=False)  # a developer's cluster setting stays out of the tests
 
 
 @pytest.fixture()

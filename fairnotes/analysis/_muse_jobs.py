@@ -28,7 +28,7 @@ import xarray as xr
 
 __all__ = ["ROLES", "KINDS", "heldout_groups", "assign_roles", "laptop_split", "laptop_embeddings",
            "pool_embeddings", "supports", "retrieved_supports", "retrieval_precision", "predictions_for",
-           "laptop_predictions", "lit_seed_configs"]
+           "laptop_predictions", "lit_seed_configs", "train_lit"]
 
 ROLES = ("query", "validation", "support")
 KINDS = ("labelled", "retrieved")
@@ -320,9 +320,44 @@ def lit_seed_configs(lit_cfg: Any, seeds: Sequence[int]) -> list[Any]:
     return [replace(lit_cfg, seed=int(s), holdout_seed=held) for s in seeds]
 
 
+def train_lit(cfgs: Sequence[Any], *, executor: Any = None) -> None:
+    """Train the LiT projections of ``cfgs`` that are not cached yet, on ``executor``
+    (:func:`fairnotes.jobs.sweep.resolve_executor`: by default ``$FAIRNOTES_EXECUTOR``'s); without one, nothing
+    (:func:`fairnotes.zeroshot.lit.load_embedder` trains each when it is first asked for it, as always).
+
+    One task per missing config (:func:`_train_lit`), through the shared cache as the sweeps' runs. When
+    none of ``cfgs`` is trained yet, the first trains alone: it computes the frozen towers' features (and
+    decodes the emoji) that every seed shares and caches, so that the others only train projections.
+    """
+    from ..jobs.sweep import resolve_executor, run_tasks
+    from ..zeroshot import lit
+    ex = resolve_executor(executor)
+    if ex is None:
+        return
+    todo = list({c.key(): c for c in cfgs if not lit.projections_path(c).exists()}.values())
+    if not todo:
+        return
+    tasks = [({"model": "LiT projections", "seed": c.seed}, c, _train_lit, (c,)) for c in todo]
+    alone = 0 if len(todo) < len({c.key() for c in cfgs}) else 1  # some trained: the shared features are cached
+    stage, hit = "LiT seeds", (lambda state: state == "hit")
+    run_tasks(tasks[:alone], executor=ex, stage=stage, n=len(tasks), cached=hit)
+    run_tasks(tasks[alone:], executor=ex, stage=stage, n=len(tasks), k0=alone, cached=hit)
+
+
+def _train_lit(cfg: Any) -> str:
+    """One task of :func:`train_lit`: what :func:`fairnotes.zeroshot.lit.load_embedder` does when the projections
+    are missing (on the worker); ``"miss"`` (trained) or ``"hit"`` (already there)."""
+    from ..results import cached
+    from ..zeroshot import lit
+    if lit.projections_path(cfg).exists():
+        return "hit"
+    cached(lit.run, cfg, refresh=True)
+    return "miss"
+
+
 def laptop_predictions(seeds: Sequence[int], lit_cfg: Any, settings: dict[str, dict], *, vary: str = "lit",
                        ws: Sequence[float] | None = None, split_kw: dict | None = None, pool: str = "support",
-                       embedder_for: Any = None, progress: bool | None = None
+                       embedder_for: Any = None, progress: bool | None = None, executor: Any = None
                        ) -> dict[str, tuple[xr.DataArray, np.ndarray, xr.DataArray, np.ndarray, list[str], xr.Dataset]]:
     """Per setting, ``(val_pred, val_target, test_pred, test_target, class_names, info)`` for
     :func:`fairnotes.analysis.muse.summarize`, every setting on the same images and LiT models.
@@ -338,6 +373,8 @@ def laptop_predictions(seeds: Sequence[int], lit_cfg: Any, settings: dict[str, d
     ``pool`` (retrieved supports): ``"support"`` retrieves from the support-role images of the classes,
     ``"styles"`` from every emoji of the support styles (:func:`pool_embeddings`).
     ``embedder_for(cfg)`` builds the embedder of a LiT config (default :func:`fairnotes.zeroshot.lit.load_embedder`).
+    ``executor``: where the LiT seeds not cached train first (:func:`train_lit`; default ``$FAIRNOTES_EXECUTOR``'s,
+    else each trains here when its turn comes).
     ``info`` holds per seed and class the retrieval ``precision`` and ``n_supports``, and the split's attrs;
     for retrieved supports also ``retrieved_row`` (seed × class × rank: the image's row in
     ``emoji_captions(info.attrs["retrieved_from"], size)``) and ``retrieved_true`` (its true class, −1 for none).
@@ -357,6 +394,8 @@ def laptop_predictions(seeds: Sequence[int], lit_cfg: Any, settings: dict[str, d
     ws = list(W_GRID if ws is None else ws)
     split_kw = dict(split_kw or {})
     cfgs = lit_seed_configs(lit_cfg, seeds) if vary == "lit" else [lit_cfg] * len(seeds)
+    if embedder_for is None:
+        train_lit(cfgs, executor=executor)
     split_kw.setdefault("groups", heldout_groups(lit_cfg))
     split = laptop_split(lit_cfg, **split_kw)
     role = split["role"].values

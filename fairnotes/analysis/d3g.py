@@ -228,7 +228,10 @@ def _compute(p: Params, *, progress: bool | None = None) -> xr.Dataset:
     sets = settings(p)
     ws = list(W_GRID)
     by_drop: dict[float, list[xr.Dataset]] = {}
-    for d in sorted({s["tone_drop"] for s in sets}):
+    from ._muse_jobs import train_lit
+    drops = sorted({s["tone_drop"] for s in sets})
+    train_lit([p.lit_config(seed, d) for d in drops for seed in p.seeds])  # on $FAIRNOTES_EXECUTOR, if set
+    for d in drops:
         embs = []
         for seed in p.seeds:
             cfg = p.lit_config(seed, d)

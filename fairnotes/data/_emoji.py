@@ -211,7 +211,8 @@ def _images(style: str, kind: str, variants: list[Variant], paths: list[Path], s
     quiet = len(paths) < 500 or kernel_bars(None) is False  # under `fairnotes run` the terminal shows it
     images = np.stack([_decode(path, size) for path in tqdm(paths, desc=f"decoding {style} emoji", leave=False,
                                                             disable=quiet)])
-    tmp = file.with_suffix(".tmp.npz")
+    import os
+    tmp = file.with_suffix(f".{os.getpid()}.tmp.npz")  # one per process: parallel workers may decode at once
     np.savez(tmp, images=images, codepoints=codes)
     tmp.replace(file)
     return images

@@ -106,12 +106,14 @@ def designs(base: str, classes: Sequence[int], *, targets: Sequence[int], source
 
 def run(base_cfg: Any, *, base: str, classes: Sequence[int], targets: Sequence[int], sources: Any,
         fraction: float = 0.5, seeds: Sequence[int], models: Sequence[str], store: Any = None,
-        progress: bool = True, n_boot: int = 1000, confidence: float = 0.95, ci_seed: int = 0) -> xr.Dataset:
+        progress: bool = True, n_boot: int = 1000, confidence: float = 0.95, ci_seed: int = 0,
+        executor: Any = None) -> xr.Dataset:
     """Train the control and every treatment for each model and seed (cached), and compare them.
 
     ``base_cfg`` gives every training field but ``dataset``, ``seed`` and the model (taken from
     ``models``, specs as in :func:`fairnotes.jobs.sweep.parse_model`). ``sources`` is
-    ``source_for`` of :func:`designs`. Returns the Dataset of the module doc.
+    ``source_for`` of :func:`designs`. Returns the Dataset of the module doc. ``executor``: where the runs
+    not in the cache train, as for :func:`fairnotes.jobs.sweep.run`.
     """
     import yaml
 
@@ -126,16 +128,28 @@ def run(base_cfg: Any, *, base: str, classes: Sequence[int], targets: Sequence[i
     runs: dict[tuple[str, str, int], xr.Dataset] = {}
     stage, n_jobs = "diversity: runs", len(names) * len(models) * len(seeds)
     bar = _torch.progress(None, enable=progress, total=n_jobs, desc=stage, unit="run")
-    for dname, name in zip(design, names):
-        cfgs = sweep.configs(dataclasses.replace(base_cfg, dataset=name), models=models, seeds=seeds)
-        for spec, cfg in zip([m for m in models for _ in seeds], cfgs):
-            bar.set_postfix_str(f"{dname}, {spec}, seed {cfg.seed}")
-            k = len(runs) + 1  # job k of n (a disabled bar does not count)
-            report(stage, k=k, n=n_jobs, model=f"{dname}, {spec}", seed=cfg.seed)
-            runs[(dname, spec, cfg.seed)] = results.cached(train.run, dataclasses.replace(cfg, progress=False),
-                                                           store=store)
-            report(stage, k=k, n=n_jobs, done=True, cached=sweep._cache_hit(runs[(dname, spec, cfg.seed)]))
-            bar.update()
+    ex = sweep.resolve_executor(executor)
+    if ex is not None:
+        keys, jobs = [], []
+        for dname, name in zip(design, names):
+            cfgs = sweep.configs(dataclasses.replace(base_cfg, dataset=name), models=models, seeds=seeds)
+            for spec, cfg in zip([m for m in models for _ in seeds], cfgs):
+                keys.append((dname, spec, cfg.seed))
+                jobs.append((train.run, dataclasses.replace(cfg, progress=False)))
+        done = sweep.run_jobs(jobs, executor=ex, labels=[{"model": f"{d}, {m}", "seed": s} for d, m, s in keys],
+                              store=store, stage=stage, bar=bar)
+        runs = dict(zip(keys, done))
+    else:
+        for dname, name in zip(design, names):
+            cfgs = sweep.configs(dataclasses.replace(base_cfg, dataset=name), models=models, seeds=seeds)
+            for spec, cfg in zip([m for m in models for _ in seeds], cfgs):
+                bar.set_postfix_str(f"{dname}, {spec}, seed {cfg.seed}")
+                k = len(runs) + 1  # job k of n (a disabled bar does not count)
+                report(stage, k=k, n=n_jobs, model=f"{dname}, {spec}", seed=cfg.seed)
+                runs[(dname, spec, cfg.seed)] = results.cached(train.run, dataclasses.replace(cfg, progress=False),
+                                                               store=store)
+                report(stage, k=k, n=n_jobs, done=True, cached=sweep._cache_hit(runs[(dname, spec, cfg.seed)]))
+                bar.update()
     bar.close()
     root = {"root": base_cfg.data_root} if base_cfg.data_root else {}
     replaced = np.stack([data.load(n, "test", **root).attributes["replaced"].to_numpy() for n in names])

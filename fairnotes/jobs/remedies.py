@@ -147,17 +147,22 @@ def plan(base: Any, spec: str, seed: int) -> Any:
                              seed=cfg.seed, C=float(kw["C"]), profile=cfg.profile)
 
 
-def run(base: Any, *, remedies: Sequence[str], seeds: Sequence[int], progress: bool = True) -> xr.Dataset:
+def run(base: Any, *, remedies: Sequence[str], seeds: Sequence[int], progress: bool = True,
+        executor: Any = None) -> xr.Dataset:
     """Every remedy × seed (the baseline first, added if missing), cached, stacked on dims ``remedy`` × ``seed``.
 
     Returns :func:`fairnotes.jobs.sweep.run`'s variables with ``remedy`` in place of ``model``
     (no per-epoch histories: a probe has none), plus ``pretrain_time_s`` (remedy × seed: seconds of
     contrastive pre-training, 0 for the others) and coords ``description``.
+
+    ``executor`` (as :func:`fairnotes.jobs.sweep.run`'s): the runs not in the cache train there, in two
+    rounds: the baseline runs and the contrastive pre-training first (``reweight`` measures the baseline,
+    ``baseline-probe`` reads its weights, the SimCLR remedies start from the encoder), then every remedy.
     """
     from .. import _torch, results
     from ..progress import report
     from . import contrastive, train
-    from .sweep import _cache_hit, _stack
+    from .sweep import _cache_hit, _stack, resolve_executor
 
     specs = list(dict.fromkeys(["baseline", *remedies]))
     for spec in specs:
@@ -165,22 +170,26 @@ def run(base: Any, *, remedies: Sequence[str], seeds: Sequence[int], progress: b
     runs: dict[tuple[str, int], xr.Dataset] = {}
     pre_time: dict[tuple[str, int], float] = {}
     stage, n = f"{base.dataset}: remedies", len(specs) * len(seeds)
+    ex = resolve_executor(executor)
     bar = _torch.progress(None, enable=progress, total=n, desc=stage, unit="run")
-    for spec in specs:
-        for seed in seeds:
-            bar.set_postfix_str(f"{spec} seed {seed}")
-            k = len(runs) + 1  # job k of n (a disabled bar does not count)
-            report(stage, k=k, n=n, model=spec, seed=int(seed))
-            cfg = plan(base, spec, int(seed))
-            pretrain = getattr(cfg, "pretrain", None)
-            pre_time[(spec, int(seed))] = 0.0
-            if pretrain:
-                pre = results.cached(contrastive.run, contrastive.ContrastiveConfig(**pretrain, progress=False))
-                pre_time[(spec, int(seed))] = float(pre.attrs.get("wall_time_s", np.nan))
-            job = linear_probe if isinstance(cfg, LinearProbeConfig) else train.run
-            runs[(spec, int(seed))] = results.cached(job, cfg)
-            report(stage, k=k, n=n, done=True, cached=_cache_hit(runs[(spec, int(seed))]))
-            bar.update()
+    if ex is not None:
+        runs, pre_time = _run_on(ex, base, specs, [int(s) for s in seeds], stage, bar)
+    else:
+        for spec in specs:
+            for seed in seeds:
+                bar.set_postfix_str(f"{spec} seed {seed}")
+                k = len(runs) + 1  # job k of n (a disabled bar does not count)
+                report(stage, k=k, n=n, model=spec, seed=int(seed))
+                cfg = plan(base, spec, int(seed))
+                pretrain = getattr(cfg, "pretrain", None)
+                pre_time[(spec, int(seed))] = 0.0
+                if pretrain:
+                    pre = results.cached(contrastive.run, contrastive.ContrastiveConfig(**pretrain, progress=False))
+                    pre_time[(spec, int(seed))] = float(pre.attrs.get("wall_time_s", np.nan))
+                job = linear_probe if isinstance(cfg, LinearProbeConfig) else train.run
+                runs[(spec, int(seed))] = results.cached(job, cfg)
+                report(stage, k=k, n=n, done=True, cached=_cache_hit(runs[(spec, int(seed))]))
+                bar.update()
     bar.close()
     seeds = [int(s) for s in seeds]
     out = _stack(runs, specs, seeds, dim="remedy", history=False)
@@ -189,6 +198,42 @@ def run(base: Any, *, remedies: Sequence[str], seeds: Sequence[int], progress: b
     out = out.assign_coords(description=("remedy", [REMEDIES[parse(s)[0]][0] for s in specs]))
     out.attrs.update(dataset=base.dataset, model=base.model, remedies=", ".join(specs), seeds=", ".join(map(str, seeds)))
     return out
+
+
+def _run_on(executor: Any, base: Any, specs: list[str], seeds: list[int], stage: str, bar: Any
+            ) -> tuple[dict[tuple[str, int], xr.Dataset], dict[tuple[str, int], float]]:
+    """:func:`run`'s runs on ``executor`` (:func:`fairnotes.jobs.sweep.run_jobs`): first what the remedies
+    need (the contrastive encoders, the baseline runs that start from none), then every remedy × seed."""
+    from .. import results
+    from . import contrastive, train
+    from .sweep import run_jobs
+
+    def encoder(cfg: Any) -> Any:
+        pretrain = getattr(cfg, "pretrain", None)
+        return contrastive.ContrastiveConfig(**pretrain, progress=False) if pretrain else None
+
+    first, labels = [], []
+    for spec in specs:
+        if parse(spec)[0] == "reweight":
+            continue  # planning it measures the baseline; its encoder (if any) is the baseline's
+        for seed in seeds:
+            cfg = plan(base, spec, seed)
+            if encoder(cfg) is not None:
+                first.append((contrastive.run, encoder(cfg)))
+                labels.append({"model": f"{spec} (pre-training)", "seed": seed})
+            elif spec == "baseline":
+                first.append((train.run, cfg))
+                labels.append({"model": spec, "seed": seed})
+    run_jobs(first, executor=executor, labels=labels, stage=f"{stage}: baselines and pre-training")
+    keys = [(spec, seed) for spec in specs for seed in seeds]
+    cfgs = [plan(base, spec, seed) for spec, seed in keys]  # reweight measures its (now cached) baseline here
+    done = run_jobs([(linear_probe if isinstance(c, LinearProbeConfig) else train.run, c) for c in cfgs],
+                    executor=executor, labels=[{"model": spec, "seed": seed} for spec, seed in keys], stage=stage,
+                    bar=bar)
+    pre_time = {key: 0.0 if encoder(c) is None else
+                float(results.cached(contrastive.run, encoder(c)).attrs.get("wall_time_s", np.nan))
+                for key, c in zip(keys, cfgs)}
+    return dict(zip(keys, done)), pre_time
 
 
 def heldout_accuracy(cfg: Any, *, per_class: int = 500) -> np.ndarray:
