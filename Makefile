@@ -8,7 +8,7 @@ FMNIST := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: setup data test book chapters benchmarks clean help
+.PHONY: setup data test test-all book chapters benchmarks clean help
 
 help:
 	@echo "make book   - set up, run every chapter (laptop profile), build the HTML book"
@@ -43,6 +43,9 @@ data: $(STAMP)
 	fi
 
 test: setup
+	$(BIN)/python -m pytest -q -m "not heavy"
+
+test-all: setup  # also the heavy tests (the MuSE and D3G exercises on the tiny profile: ~10 more minutes)
 	$(BIN)/python -m pytest -q
 
 chapters: setup
