@@ -7,7 +7,8 @@ from pathlib import Path
 HERE = Path(__file__).parent
 HEADLINE = {  # benchmark -> (what, the figure to show)
     "per_class_vs_sklearn": ("`per_class` vs sklearn `classification_report`, 1M × 1000 classes", "ratio"),
-    "knn_vs_sklearn": ("kNN head vs sklearn `KNeighborsClassifier(algorithm='brute')`", "ratio"),
+    "knn_vs_sklearn": ("kNN head (bf16 search + exact re-rank) vs sklearn `KNeighborsClassifier(algorithm='brute')`",
+                       "ratio"),
     "tracking_overhead": ("training-step overhead of prediction-bias tracking", "overhead"),
     "train_throughput_vs_reference": ("train job vs torchvision + DataLoader loop (ResNet-20, CPU)", "ratio"),
     "peak_rss_fashion_mnist": ("peak RSS, Fashion-MNIST ResNet-20 epoch (MB)", "peak_rss_mb"),

@@ -16,11 +16,11 @@ Settings (τ, k) are chosen on a validation split, never on the test set (``val_
 from __future__ import annotations
 
 from ._evaluate import HEADS, evaluate_heads
-from ._knn import knn_head
+from ._knn import bf16_supported, knn_head
 from ._linear import crt_head, linear_head
 from ._ncm import ncm_head
 from ._select import FALLBACK_TAU, balanced_accuracy, choose
 from ._tau import classifier_head, tau_norm_head, weight_norms
 
 __all__ = ["HEADS", "FALLBACK_TAU", "balanced_accuracy", "choose", "evaluate_heads", "linear_head", "crt_head",
-           "knn_head", "ncm_head", "classifier_head", "tau_norm_head", "weight_norms"]
+           "knn_head", "bf16_supported", "ncm_head", "classifier_head", "tau_norm_head", "weight_norms"]
