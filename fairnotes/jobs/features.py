@@ -51,7 +51,8 @@ def extract(source: Any, dataset: str | None = None, split: str = "train", *, im
             max_per_class: int | None = None, pretrained: bool = True, model_kwargs: dict | None = None,
             dtype: Literal["float32", "float16"] = "float32", batch_size: int = 256,
             device: Literal["auto", "cpu", "cuda"] = "auto", data_root: str | None = None,
-            progress: bool | None = None, refresh: bool = False, heldout: int | None = None) -> xr.Dataset:
+            progress: bool | None = None, refresh: bool = False, heldout: int | None = None,
+            precision: Literal["fp32", "bf16"] = "fp32") -> xr.Dataset:
     """Features of ``dataset``/``split`` from ``source``, computed once and then read from disk.
 
     Parameters
@@ -88,6 +89,11 @@ def extract(source: Any, dataset: str | None = None, split: str = "train", *, im
         For a run on its own training split: instead of the images it trained on, up to this
         many per class that it never saw (:func:`heldout_images`), e.g. a validation split for
         choosing a head's settings. :class:`NoHeldOutImages` when the run left none out.
+    precision
+        ``"fp32"`` (default) or ``"bf16"``: inference under bf16 autocast on CUDA and on CPUs with native
+        bf16, float32 elsewhere (:func:`fairnotes._torch.resolve_precision`). The precision that runs
+        joins the key when it is bf16 (float32 keys are unchanged); attrs ``precision_ran`` (stored) and
+        ``precision_asked`` (this call's) record both.
     """
     from .._paths import cache_dir
     from ..results import read_cached
@@ -95,27 +101,31 @@ def extract(source: Any, dataset: str | None = None, split: str = "train", *, im
 
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}; got {dtype!r}")
+    ran, note = _precision(precision, device)
     spec = _Spec.build(source, dataset, split, image_size, max_per_class, pretrained, model_kwargs or {}, dtype,
-                       data_root, TrainConfig, heldout)
+                       data_root, TrainConfig, heldout, ran)
     path = cache_dir("features") / spec.file_name()
+    asked = {"precision_asked": precision, **({"precision_note": note} if note else {})}  # this call's, not the file's
     ds = None if refresh else read_cached(path, "cached features")
     if ds is not None:
+        ds.attrs.update(asked)
         return ds
     ds = _compute(spec, batch_size=batch_size, device=device, progress=progress)
     from ..results import save
     save(ds, path)
-    ds.attrs["cache"] = f"miss {path}"
+    ds.attrs.update(cache=f"miss {path}", **asked)
     return ds
 
 
 def cache_path(source: Any, dataset: str | None = None, split: str = "train", *, image_size: int | None = None,
                max_per_class: int | None = None, pretrained: bool = True, model_kwargs: dict | None = None,
-               dtype: str = "float32", data_root: str | None = None, heldout: int | None = None) -> Path:
+               dtype: str = "float32", data_root: str | None = None, heldout: int | None = None,
+               precision: str = "fp32", device: str = "auto") -> Path:
     """Where :func:`extract` keeps (or would keep) these features."""
     from .._paths import cache_dir
     from .train import TrainConfig
     spec = _Spec.build(source, dataset, split, image_size, max_per_class, pretrained, model_kwargs or {}, dtype,
-                       data_root, TrainConfig, heldout)
+                       data_root, TrainConfig, heldout, _precision(precision, device)[0])
     return cache_dir("features") / spec.file_name()
 
 
@@ -128,7 +138,8 @@ class _Spec:
     @classmethod
     def build(cls, source: Any, dataset: str | None, split: str, image_size: int | None,
               max_per_class: int | None, pretrained: bool, model_kwargs: dict, dtype: str,
-              data_root: str | None, train_config: type, heldout: int | None = None) -> _Spec:
+              data_root: str | None, train_config: type, heldout: int | None = None, precision: str = "fp32"
+              ) -> _Spec:
         from .. import data, models
         run = source if isinstance(source, train_config) else None
         if run is None and not isinstance(source, str):
@@ -180,9 +191,11 @@ class _Spec:
                       "subset": subset}
         if heldout is not None:  # only then: every other key stays as it was
             key_fields["heldout"] = int(heldout)
+        if precision != "fp32":  # likewise: float32 features keep their keys
+            key_fields["precision"] = precision
         return cls(run=run, model=model, dataset=dataset, split=split, image_size=image_size,
                    max_per_class=max_per_class, pretrained=pretrained, model_kwargs=model_kwargs, dtype=dtype,
-                   root=root, own_subset=own_subset, heldout=heldout, key_fields=key_fields)
+                   root=root, own_subset=own_subset, heldout=heldout, key_fields=key_fields, precision=precision)
 
     def key(self) -> str:
         from ..results import config_hash
@@ -236,6 +249,15 @@ def heldout_images(cfg: Any, per_class: int, pool: Any = None) -> Any:
         raise NoHeldOutImages(f"the run trained on every {cfg.dataset} training image of class(es) "
                               f"{', '.join(empty)}")
     return pool.subset(held)
+
+
+def _precision(precision: str, device: str) -> tuple[str, str | None]:
+    """The precision that will run (bf16 only where the device has it) and the fallback note."""
+    from .. import _torch
+    _torch.check_precision(precision)
+    if device not in _torch.DEVICES:
+        raise ValueError(f"device must be one of {', '.join(_torch.DEVICES)}; got {device!r}")
+    return _torch.resolve_precision(precision, device)
 
 
 def _weights_identity(model: str) -> str:
@@ -362,7 +384,7 @@ def _compute(spec: _Spec, *, batch_size: int, device: str, progress: bool | None
         n_batches = -(-len(images) // batch_size)
         batches = _torch.progress(_batches(images.images, batch_size), enable=progress, total=n_batches,
                                     desc=f"{spec.model} features {spec.dataset}/{spec.split}", unit="batch")
-        _, feats = _torch.predict(net, batches, prep, rt, features=True)
+        _, feats = _torch.predict(net, batches, prep, rt, features=True, precision=spec.precision)
     finally:
         rt.close()
     k = images.num_classes
@@ -380,5 +402,6 @@ def _compute(spec: _Spec, *, batch_size: int, device: str, progress: bool | None
     ds.attrs.update(provenance(spec.key_fields, features_key=spec.key(), source=source, dataset=spec.dataset,
                                split=spec.split if spec.heldout is None else f"{spec.split} (held out)",
                                image_size=image_size, n=len(images), device=str(rt.device),
+                               precision_ran=spec.precision,
                                data_source=images.source, wall_time_s=round(time.perf_counter() - t0, 3)))
     return ds

@@ -18,7 +18,9 @@ The result (``xr.Dataset``):
   :mod:`fairnotes.jobs._tracking`;
 - coords ``label`` (0..K-1) and ``class_name``; attrs from :func:`fairnotes.results.provenance`
   plus ``seed``, ``device``, ``wall_time_s``, ``n_train``, ``n_test``, ``n_params``,
-  ``image_size``, ``world_size``, ``resumed_from_epoch``, ``overall_accuracy``, ``balanced_accuracy``.
+  ``image_size``, ``world_size``, ``resumed_from_epoch``, ``overall_accuracy``, ``balanced_accuracy``,
+  ``precision_asked`` / ``precision_ran`` (``"fp32"`` or ``"bf16"``; they differ, with a
+  ``precision_note``, where bf16 was asked on a device without it).
 
 Your own weights: a ``weights`` entry in ``model_kwargs`` (model spec ``"resnet18:weights=~/w.safetensors"``)
 starts the run from that file (:mod:`fairnotes.models._weights`; its SHA-256, not its path, enters the
@@ -27,9 +29,9 @@ key). Training re-initialises a classifier that does not fit the data set's clas
 classifier must fit), with the same result schema and an empty ``epoch`` dim.
 
 Every epoch ends with a checkpoint; running the same config again resumes from the last
-complete one, and on CPU gives the same result as an uninterrupted run. Random streams
-(shuffling, augmentation, dropout) are re-seeded from ``(seed, epoch, rank)`` at each epoch,
-as ``DistributedSampler.set_epoch`` does, so a resume needs no saved RNG state.
+complete one, and on CPU gives the same result as an uninterrupted run (bit for bit, in fp32 and in
+bf16). Random streams (shuffling, augmentation, dropout) are re-seeded from ``(seed, epoch, rank)`` at
+each epoch, as ``DistributedSampler.set_epoch`` does, so a resume needs no saved RNG state.
 
 Scale-out: ``torchrun --standalone --nproc_per_node=N -m fairnotes.jobs.train --config cfg.yaml
 --out r.nc`` trains with DDP (gloo on CPU, nccl on CUDA); ``batch_size`` stays the global batch.
@@ -55,7 +57,8 @@ from ._config import PROFILES, check_choice, check_positive
 # _tracking.FIELDS, join the key only when track=True: see TrainConfig.key)
 # fields added after results were cached: left out of the key at these values, so older keys still hold
 _KEY_DEFAULTS = {"head": "linear", "train_imbalance": None, "label_smoothing": 0.0, "mixup": 0.0, "cutmix": 0.0,
-                 "loss": "cross_entropy", "focal_gamma": 2.0, "class_weights": None, "pretrain": None}
+                 "loss": "cross_entropy", "focal_gamma": 2.0, "class_weights": None, "pretrain": None,
+                 "precision": "fp32"}
 _NOT_IN_KEY = ("checkpoint_dir", "keep_checkpoint", "progress")
 
 
@@ -91,6 +94,12 @@ class TrainConfig:
     held-out per-class accuracy); ``pretrain``: the fields of a
     :class:`~fairnotes.jobs.contrastive.ContrastiveConfig` (same model) whose encoder initialises
     every weight but the classifier.
+
+    ``precision="bf16"`` trains and evaluates under bf16 autocast (channels_last, float32 parameters,
+    gradients and optimizer state, the loss computed in float32, no loss scaling) on CUDA and on CPUs with
+    native bf16 (``avx512_bf16`` / AMX, Arm ``bf16``: :func:`fairnotes._torch.cpu_bf16_supported`); elsewhere
+    it runs float32 and says so (attrs ``precision_asked``, ``precision_ran``, ``precision_note``).
+    ``"fp32"`` (the default, left out of the key) is plain float32 on every device.
 
     ``model_kwargs["weights"]``: a local weights file to start from (see the module doc; it wins over
     ``pretrained``). ``epochs=0``: no training, the initial model (that file, ``pretrained`` weights or
@@ -132,6 +141,7 @@ class TrainConfig:
     track_early_epochs: int = 1
     track_feature_epochs: list[int] | None = None
     compile: bool = False
+    precision: Literal["fp32", "bf16"] = "fp32"
     progress: bool | None = None
     data_root: str | None = None
 
@@ -142,6 +152,7 @@ class TrainConfig:
         check_choice("device", self.device, _torch.DEVICES)
         check_choice("profile", self.profile, PROFILES)
         check_choice("head", self.head, models.HEADS)
+        check_choice("precision", self.precision, _torch.PRECISIONS)
         if self.train_imbalance is not None and self.train_imbalance < 1:
             raise ValueError(f"train_imbalance is the largest / smallest class count (>= 1); got {self.train_imbalance}")
         augment.parse(self.augment)
@@ -273,6 +284,7 @@ def _train(cfg: TrainConfig, rt: _torch.Runtime, on_epoch_end: Callable | None, 
         test_first = test_multi.argmax(1)  # each test image's first label column: the "target" of the schema
     image_size = cfg.image_size or max(native, models.min_image_size(cfg.model) or 0)
 
+    prec, prec_note = _torch.resolve_precision(cfg.precision, rt.device)  # bf16 falls back where unsupported
     net = initial_model(cfg, k, in_chans, image_size)
     own_weights = models.loaded_weights(net) or {}
     net = net.to(rt.device, memory_format=torch.channels_last)  # faster on CPU too (resnet20 +20%)
@@ -342,8 +354,9 @@ def _train(cfg: TrainConfig, rt: _torch.Runtime, on_epoch_end: Callable | None, 
             target = y_train[idx]
             if mixer is not None:
                 xb, target = mixer(xb, target, mix_rng)
-            with _torch.autocast(rt):
+            with _torch.autocast(rt, prec):
                 out = fwd(xb)
+            out = out.float()  # the loss in float32 (a no-op for fp32)
             loss = loss_fn(out, target)
             if tracker is not None:
                 tracker.update(out, y_train[idx], epoch, i)
@@ -370,7 +383,7 @@ def _train(cfg: TrainConfig, rt: _torch.Runtime, on_epoch_end: Callable | None, 
             final = epoch == cfg.epochs - 1
             track_feats = tracker is not None and tracker.wants_features(epoch + 1)
             last = _torch.predict(net, _torch.tensor_batches(x_test, eval_bs), prep, rt,
-                                  features=(cfg.save_features and final) or track_feats)
+                                  features=(cfg.save_features and final) or track_feats, precision=prec)
             if track_feats:
                 last = tracker.record_features(epoch + 1, last, test.labels, keep=cfg.save_features and final)
             pred = last[0].argmax(1)
@@ -395,7 +408,8 @@ def _train(cfg: TrainConfig, rt: _torch.Runtime, on_epoch_end: Callable | None, 
     if not rt.is_main:
         return None
     if last is None or (cfg.save_features and last[1] is None):  # resumed a finished run
-        last = _torch.predict(net, _torch.tensor_batches(x_test, eval_bs), prep, rt, features=cfg.save_features)
+        last = _torch.predict(net, _torch.tensor_batches(x_test, eval_bs), prep, rt, features=cfg.save_features,
+                              precision=prec)
     if multilabel:  # logits over the labels; the multi-hot targets beside them (mAP is computed from these)
         ds = _schema.final_dataset(last[0], test_first, list(test.meta["label_names"]), last[1])
         ds["target_multi_hot"] = (("sample", "label"), test_multi.astype(np.uint8), {"long_name": "multi-hot targets"})
@@ -409,6 +423,7 @@ def _train(cfg: TrainConfig, rt: _torch.Runtime, on_epoch_end: Callable | None, 
         cfg, seed=cfg.seed, device=str(rt.device), wall_time_s=round(time.perf_counter() - t_start, 3),
         n_train=len(train), n_test=len(test), n_params=_torch.count_params(net), image_size=image_size,
         world_size=rt.world_size, resumed_from_epoch=start,
+        precision_asked=cfg.precision, precision_ran=prec, precision_note=prec_note,
         train_images_per_s=_throughput(len(train), history["epoch_time_s"]),
         checkpoint=str(ckpt_dir / _checkpoint.FILE) if cfg.keep_checkpoint and cfg.epochs else None,
         ddp_param_checksums=checksums if rt.distributed else None,

@@ -66,14 +66,23 @@ class OpenClipEmbedder(Embedder):
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
     weights_tag
         Extra identity of the weights (e.g. the key of trained projections), joined to the cache key.
+    precision
+        ``"fp32"`` (default) or ``"bf16"``: both towers run under bf16 autocast (channels_last images) on
+        CUDA and on CPUs with native bf16, in float32 elsewhere (:func:`fairnotes._torch.resolve_precision`).
+        ``precision`` is what runs (``precision_asked`` what was asked); bf16 joins :meth:`identity`, so
+        bf16 embeddings are cached apart from float32 ones, whose keys are unchanged.
     """
 
     def __init__(self, model: Any, tokenizer: Any, *, name: str, pretrained: str | None = None,
-                 device: str = "auto", weights_tag: str | None = None):
+                 device: str = "auto", weights_tag: str | None = None, precision: str = "fp32"):
         import torch
-        from .._torch import start
+        from .._torch import resolve_precision, start
         self.device = start(device).device
+        self.precision_asked = precision
+        self.precision, self.precision_note = resolve_precision(precision, self.device)
         self.model = model.to(self.device).eval()
+        if self.precision == "bf16":  # oneDNN's fast bf16 convolutions want NHWC weights (float32 left as it was)
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.tokenizer = tokenizer
         self.name, self.pretrained, self.weights_tag = name, pretrained, weights_tag
         cfg = dict(getattr(model.visual, "preprocess_cfg", {}) or {})
@@ -85,7 +94,15 @@ class OpenClipEmbedder(Embedder):
         self._hash: str | None = None
 
     def __repr__(self) -> str:
-        return f"OpenClipEmbedder({self.name!r}, pretrained={self.pretrained!r}, device={str(self.device)!r})"
+        prec = f", precision={self.precision!r}" if self.precision != "fp32" else ""
+        return f"OpenClipEmbedder({self.name!r}, pretrained={self.pretrained!r}, device={str(self.device)!r}{prec})"
+
+    def autocast(self) -> Any:
+        """The autocast context the towers run under (bf16, or nothing for float32)."""
+        import contextlib
+
+        from .._torch import bf16_autocast
+        return bf16_autocast(self.device) if self.precision == "bf16" else contextlib.nullcontext()
 
     def tokenize(self, texts: Sequence[str]) -> Any:
         return self.tokenizer(list(texts))
@@ -94,7 +111,7 @@ class OpenClipEmbedder(Embedder):
         import torch
         texts = [str(t) for t in texts]
         out = []
-        with torch.inference_mode():
+        with torch.inference_mode(), self.autocast():
             for i in range(0, len(texts), batch_size):
                 tok = self.tokenize(texts[i:i + batch_size]).to(self.device)
                 out.append(self.model.encode_text(tok, normalize=True).float().cpu())
@@ -132,7 +149,7 @@ class OpenClipEmbedder(Embedder):
         arr = image_array(images)
         n_batches = -(-len(arr) // batch_size)
         out = []
-        with torch.inference_mode():
+        with torch.inference_mode(), self.autocast():
             for i in bar(range(0, len(arr), batch_size), enable=progress, total=n_batches,
                          desc=f"{self.name} images", unit="batch"):
                 xb = torch.from_numpy(np.ascontiguousarray(arr[i:i + batch_size]))
@@ -154,10 +171,13 @@ class OpenClipEmbedder(Embedder):
         return self._hash
 
     def identity(self) -> dict:
-        return {"kind": "open_clip", "model": self.name, "pretrained": self.pretrained,
-                "weights_tag": self.weights_tag, "weights_sha256": self.weights_hash(),
-                "image_size": self.image_size, "mean": self.mean.tolist(), "std": self.std.tolist(),
-                "interpolation": self.interpolation}
+        ident = {"kind": "open_clip", "model": self.name, "pretrained": self.pretrained,
+                 "weights_tag": self.weights_tag, "weights_sha256": self.weights_hash(),
+                 "image_size": self.image_size, "mean": self.mean.tolist(), "std": self.std.tolist(),
+                 "interpolation": self.interpolation}
+        if self.precision != "fp32":  # only then: float32 keys stay as they were
+            ident["precision"] = self.precision
+        return ident
 
 
 def _byte() -> Any:
@@ -224,8 +244,12 @@ def create_embedder(name: str = "ViT-L-14", pretrained: str | None = "openai", *
         An open_clip tag (``open_clip.list_pretrained_tags_by_model(name)``; paper profile
         ``"openai"``), a local weights file, or ``None`` (random weights, or the towers' own
         weights for configs that name them). Tags download through open_clip (needs the hub).
-    device, precision, cache_dir
+    device, cache_dir
         Passed to ``open_clip.create_model``.
+    precision
+        ``"fp32"`` or ``"bf16"``: float32 weights, run in that precision by the embedder (bf16 autocast
+        where the device has native bf16, see :class:`OpenClipEmbedder`). Other open_clip precisions
+        (``"fp16"``, ``"amp"``...) are passed to ``open_clip.create_model`` as they are.
     image_size
         Preprocessing size override (the model's config size otherwise).
     kwargs
@@ -246,9 +270,11 @@ def create_embedder(name: str = "ViT-L-14", pretrained: str | None = "openai", *
     if image_size is not None:
         pp["size"] = int(image_size)
     dev = start(device).device
+    ours = precision in ("fp32", "bf16")  # run by the embedder; open_clip's own others go to open_clip
     try:
-        model = open_clip.create_model(name, pretrained=pretrained, device=dev, precision=precision,
-                                       cache_dir=cache_dir, force_preprocess_cfg=pp or None, **kwargs)
+        model = open_clip.create_model(name, pretrained=pretrained, device=dev,
+                                       precision="fp32" if ours else precision, cache_dir=cache_dir,
+                                       force_preprocess_cfg=pp or None, **kwargs)
     except RuntimeError as e:
         if "download" not in str(e).lower():
             raise
@@ -256,4 +282,5 @@ def create_embedder(name: str = "ViT-L-14", pretrained: str | None = "openai", *
                            f"Hugging Face hub or the web; offline, pass a local weights file as pretrained=, or "
                            f"use the laptop LiT model, fairnotes.zeroshot.lit.load_embedder()): {e}") from e
     tokenizer = open_clip.get_tokenizer(name)
-    return OpenClipEmbedder(model, tokenizer, name=name, pretrained=pretrained, device=str(dev.type))
+    return OpenClipEmbedder(model, tokenizer, name=name, pretrained=pretrained, device=str(dev.type),
+                            precision=precision if ours else "fp32")

@@ -156,7 +156,8 @@ def towers_identity() -> dict:
 
 def image_trunk_features(embedder: Any, images: Any, *, batch_size: int = 64, progress: bool | None = None
                          ) -> np.ndarray:
-    """Pooled EfficientNet-Lite0 features (``N × 1280``, before the projection) of ``images``."""
+    """Pooled EfficientNet-Lite0 features (``N × 1280``, before the projection) of ``images``, in the
+    embedder's precision (see :class:`~fairnotes.zeroshot.OpenClipEmbedder`)."""
     return embedder.forward_images(images, embedder.model.visual.trunk, batch_size=batch_size, progress=progress,
                                    normalize=False)
 
@@ -164,14 +165,18 @@ def image_trunk_features(embedder: Any, images: Any, *, batch_size: int = 64, pr
 def text_tower_features(embedder: Any, texts: list[str], *, batch_size: int = 256) -> np.ndarray:
     """Mean-pooled MiniLM features (``N × 384``, before the projection) of ``texts``.
 
-    Runs open_clip's own ``HFTextEncoder.forward`` with the projection swapped for an identity.
+    Runs open_clip's own ``HFTextEncoder.forward`` with the projection swapped for an identity, in the
+    embedder's precision (bf16 autocast when its ``precision`` is ``"bf16"``).
     """
+    import contextlib
+
     import torch
     enc = embedder.model.text
     proj, enc.proj = enc.proj, torch.nn.Identity()
     out = []
+    autocast = getattr(embedder, "autocast", contextlib.nullcontext)
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast():
             for i in range(0, len(texts), batch_size):
                 out.append(enc(embedder.tokenize(texts[i:i + batch_size]).to(embedder.device)).float().cpu())
     finally:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 import time
+import uuid
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,10 @@ class LitConfig:
     ``tone_drop`` plants a bias: that share of the training images whose skin tone is among ``tone_drop_tones``
     lose their tone-phrase captions (drawn with ``seed``), so the model learns those tones' names from fewer
     examples. At 0 (the default) neither field enters the cache key.
+
+    ``precision``: ``"fp32"`` (default, not in the key) or ``"bf16"``, the frozen towers' precision (bf16
+    autocast where the device has native bf16; see :class:`~fairnotes.zeroshot.OpenClipEmbedder`). The
+    projections always train in float32. Attrs ``precision_asked`` / ``precision_ran`` record it.
     """
 
     styles: tuple[str, ...] = ("google", "twitter")
@@ -86,9 +91,12 @@ class LitConfig:
     n_boot: int = 1000
     device: str = "cpu"
     progress: bool | None = None
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        from .._torch import check_precision
         from ..data.fetch_emoji import check_styles
+        check_precision(self.precision)
         object.__setattr__(self, "styles", tuple(check_styles(self.styles)))
         object.__setattr__(self, "eval_styles", tuple(check_styles(self.eval_styles)))
         for name in ("image_size", "embed_dim", "epochs", "batch_size", "n_boot"):
@@ -114,7 +122,8 @@ class LitConfig:
         return config_hash({"result_version": RESULT_VERSION,
                             **{f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_IN_KEY
                                and not (f.name == "holdout_seed" and self.holdout_seed is None)
-                               and not (f.name in ("tone_drop", "tone_drop_tones") and not self.tone_drop)}})
+                               and not (f.name in ("tone_drop", "tone_drop_tones") and not self.tone_drop)
+                               and not (f.name == "precision" and self.precision == "fp32")}})
 
     @property
     def heldout_seed(self) -> int:
@@ -133,7 +142,7 @@ def _embedder(cfg: LitConfig) -> Any:
     from ._lit_model import create_lit_model
     model, tok, name = create_lit_model(embed_dim=cfg.embed_dim, image_size=cfg.image_size, seed=cfg.seed,
                                         device=cfg.device)
-    return OpenClipEmbedder(model, tok, name=name, device=cfg.device)
+    return OpenClipEmbedder(model, tok, name=name, device=cfg.device, precision=cfg.precision)
 
 
 def _tower_features(cfg: LitConfig, emb: Any) -> dict:
@@ -144,6 +153,8 @@ def _tower_features(cfg: LitConfig, emb: Any) -> dict:
     caps = data.emoji_captions(cfg.styles)
     prof = data.load("emojiprof", "test", styles=cfg.eval_styles)
     towers = towers_identity()
+    if emb.precision != "fp32":  # the precision that runs; float32 keys stay as they were
+        towers = {**towers, "precision": emb.precision}
     out, times = {"captions": caps, "prof": prof}, {}
     for tag, var, images in (("emoji-captions", "x_captions", caps), ("emojiprof", "x_prof", prof)):
         key = {"towers": towers, "stage": "image trunk (pooled)", "image_size": cfg.image_size,
@@ -278,9 +289,14 @@ def run(cfg: LitConfig) -> xr.Dataset:
     losses, r1 = _train(cfg, emb, feats, train, lambda: float(heldout()["image_to_name"][0][0]))
     t_train = time.perf_counter() - t1
     path = projections_path(cfg)
-    tmp = path.with_suffix(".tmp")
-    save_file(projection_state(emb.model), str(tmp), metadata={"config_key": cfg.key()})
-    tmp.replace(path)
+    # a temp file of this job's own: two processes training the same config (two sweeps on a cluster) each
+    # write theirs whole, and the rename makes one of them the file
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.tmp")
+    try:
+        save_file(projection_state(emb.model), str(tmp), metadata={"config_key": cfg.key()})
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
     ks = (1, 5, 10)
     rec = heldout(ks)
@@ -304,7 +320,9 @@ def run(cfg: LitConfig) -> xr.Dataset:
          "n_heldout_groups": int(np.unique(caps.labels[held_img]).size), "n_captions": len(feats["texts"]),
          "feature_time_s": round(t_feat, 2), "train_time_s": round(t_train, 2),
          "feature_compute_s": str({k: round(v, 1) for k, v in feats["times"].items()}),
-         "data_source": caps.source, "eval_source": feats["prof"].source})
+         "data_source": caps.source, "eval_source": feats["prof"].source,
+         "precision_asked": cfg.precision, "precision_ran": emb.precision,
+         **({"precision_note": emb.precision_note} if emb.precision_note else {})})
     return ds
 
 
@@ -374,8 +392,10 @@ def _zero_shot(cfg: LitConfig, emb: Any, feats: dict) -> xr.Dataset:
 
 
 
-def load_embedder(cfg: LitConfig | None = None, *, device: str | None = None) -> Any:
+def load_embedder(cfg: LitConfig | None = None, *, device: str | None = None, precision: str | None = None) -> Any:
     """The trained LiT model of ``cfg`` as an :class:`~fairnotes.zeroshot.OpenClipEmbedder`.
+
+    ``precision`` (default ``cfg.precision``): the embedder's, ``"fp32"`` or ``"bf16"``.
 
     Trains it first (through :func:`fairnotes.results.cached`) when its projections are not in the cache.
     """
@@ -391,7 +411,8 @@ def load_embedder(cfg: LitConfig | None = None, *, device: str | None = None) ->
     model, tok, name = create_lit_model(embed_dim=cfg.embed_dim, image_size=cfg.image_size, seed=cfg.seed,
                                         device=device or cfg.device)
     load_projections(model, path)
-    emb = OpenClipEmbedder(model, tok, name=name, device=device or cfg.device, weights_tag=f"lit:{cfg.key()}")
+    emb = OpenClipEmbedder(model, tok, name=name, device=device or cfg.device, weights_tag=f"lit:{cfg.key()}",
+                           precision=precision or cfg.precision)
     return emb
 
 
