@@ -17,7 +17,8 @@ from scipy import stats
 
 from ._claims import Claim, Rule
 
-__all__ = ["per_dataset", "spearman_ci", "seed_interval", "rerun_band", "paper_claim", "glue_all", "short_name"]
+__all__ = ["per_dataset", "spearman_ci", "seed_interval", "rerun_band", "paper_claim", "glue_all", "short_name",
+           "ci_text"]
 
 
 def per_dataset(value: Any, name: str, default: Any = None) -> Any:
@@ -84,6 +85,13 @@ def paper_claim(key: str, *, measure: str, ours: float, rule: Rule, lower: float
                  rule=rule, lower=float(lower), upper=float(upper), p_value=float(p_value),
                  paper_value=math.nan if r["value"] is None else float(r["value"]), paper_figure=r["figure"],
                  section=section, note=note)
+
+
+def ci_text(v: float, lo: float, hi: float, fmt: str = ".3f") -> str:
+    """``"0.679 [0.606, 0.746]"`` (``fmt`` for all three); the bare value when the interval is missing."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{v:{fmt}}"
+    return f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
 
 
 def glue_all(values: Mapping[str, Any]) -> None:

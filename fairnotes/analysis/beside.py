@@ -394,8 +394,7 @@ def report(side: xr.Dataset | None):
                         "verdicts.*")
     import pandas as pd
 
-    def ci(v, lo, hi):
-        return f"{v:.3f}" + ("" if not (np.isfinite(lo) and np.isfinite(hi)) else f" [{lo:.3f}, {hi:.3f}]")
+    from ._common import ci_text as ci
 
     rows = []
     for i in side["entry"].values:

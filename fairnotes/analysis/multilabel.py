@@ -365,10 +365,8 @@ _ANSWER_EVENTS = {"person": "recognising the person", "profession": "recognising
 
 
 def _ans_ci(v: float, lo: float, hi: float, fmt: str = "+.3f") -> str:
-    """``"+0.057 [+0.045, +0.069]"``; the bare value when the interval is missing."""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return f"{v:{fmt}}"
-    return f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+    from ._common import ci_text
+    return ci_text(v, lo, hi, fmt)
 
 
 def answer(ds: xr.Dataset) -> str:

@@ -1122,10 +1122,8 @@ def describe(p: Params, ds: xr.Dataset) -> str:
 # ------------------------------------------------------------------------------------------ the short answer
 
 def _ans_ci(v: float, lo: float, hi: float, fmt: str = ".3f") -> str:
-    """``"0.679 [0.606, 0.746]"``; the bare value when the interval is missing."""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return f"{v:{fmt}}"
-    return f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+    from ._common import ci_text
+    return ci_text(v, lo, hi, fmt)
 
 
 def answer(ds: xr.Dataset) -> str:

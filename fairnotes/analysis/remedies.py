@@ -850,10 +850,8 @@ _ANSWER_NAMES = {"mixup": "Mixup", "cutmix": "CutMix", "randaugment": "RandAugme
 
 
 def _ans_ci(v: float, lo: float, hi: float, fmt: str = "+.3f") -> str:
-    """``"+0.056 [-0.041, +0.155]"``; the bare value when the interval is missing."""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return f"{v:{fmt}}"
-    return f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+    from ._common import ci_text
+    return ci_text(v, lo, hi, fmt)
 
 
 def _ans_first(verdict: dict[str, str], key: str, *, long: bool = False) -> str | None:

@@ -870,10 +870,8 @@ def chart_frames(ds: xr.Dataset) -> dict[str, pd.DataFrame]:
 
 
 def _ans_ci(v: float, lo: float, hi: float, fmt: str = ".3f") -> str:
-    """``"-0.233 [-0.301, -0.159]"``; the bare value when the interval is missing."""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return f"{v:{fmt}}"
-    return f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+    from ._common import ci_text
+    return ci_text(v, lo, hi, fmt)
 
 
 def _gap_change(verdict: str, d: tuple[float, float, float], noun: str = "the best–worst gap") -> str:
