@@ -239,7 +239,9 @@ def _compute(p: Params, *, progress: bool | None = None) -> xr.Dataset:
             embs.append(emojiprof_embeddings(cfg, progress=progress))
         by_drop[d] = embs
     parts = []
-    for s in sets:
+    from ..progress import report
+    for k, s in enumerate(sets, 1):
+        report("D3G: settings", k=k, n=len(sets), model=s["name"])
         embs = by_drop[s["tone_drop"]]
         w = mix_weights(s["task"], s["mix"], n_professions=embs[0].sizes["profession_class"])
         combined = []

@@ -131,14 +131,17 @@ def _compute(p: Params, *, progress: bool | None = None) -> xr.Dataset:
     yte = _align(te, names)
     keep = ytr.sum(1) > 0
     scores, preds, ops, heads = {}, {}, {}, {}
-    for loss in LOSSES:
-        for s in p.seeds:
-            h = fit_multilabel_head(xtr[keep], ytr[keep], loss=loss, epochs=p.epochs, lr=p.lr,
-                                    weight_decay=p.weight_decay, seed=int(s))
-            sv, st = head_scores(h, xva, loss), head_scores(h, xte, loss)
-            op = topk_operating_point(sv, yva, ks=tuple(range(1, min(5, len(names)) + 1))) \
-                if loss == "multilabel-softmax" else threshold_operating_point(sv, yva)
-            scores[loss, s], preds[loss, s], ops[loss, s], heads[loss, s] = st, predict_multilabel(st, op), op, h
+    from ..progress import report
+    jobs = [(loss, s) for loss in LOSSES for s in p.seeds]
+    for k, (loss, s) in enumerate(jobs, 1):
+        # one head per (loss, seed), reported to the terminal under `fairnotes run`
+        report("multilabel: heads", k=k, n=len(jobs), model=loss, seed=int(s))
+        h = fit_multilabel_head(xtr[keep], ytr[keep], loss=loss, epochs=p.epochs, lr=p.lr,
+                                weight_decay=p.weight_decay, seed=int(s))
+        sv, st = head_scores(h, xva, loss), head_scores(h, xte, loss)
+        op = topk_operating_point(sv, yva, ks=tuple(range(1, min(5, len(names)) + 1))) \
+            if loss == "multilabel-softmax" else threshold_operating_point(sv, yva)
+        scores[loss, s], preds[loss, s], ops[loss, s], heads[loss, s] = st, predict_multilabel(st, op), op, h
     seeds = [int(s) for s in p.seeds]
     n_s, n = len(seeds), len(yte)
     ds = xr.Dataset(coords={"loss": list(LOSSES), "seed": seeds, "label_name": names})
