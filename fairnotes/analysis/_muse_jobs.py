@@ -144,8 +144,9 @@ def image_embeddings(embedder: Any, images: Any, *, lit_cfg: Any, tag: str, sele
 
     For the LiT model (an embedder whose ``model.visual`` has a ``trunk``) the frozen EfficientNet-Lite0
     features are cached *once for every LiT seed* (``lit_features``, keyed by the towers, the image size and
-    the image bytes, as :func:`fairnotes.zeroshot.lit.run` keys its own) and each seed's trained projection is
-    applied to them; any other embedder goes through :func:`fairnotes.zeroshot.embed_images`.
+    the image bytes, as :func:`fairnotes.zeroshot.lit.run` keys its own, and by the embedder's ``precision``
+    when it is not fp32) and each seed's trained projection is applied to them; any other embedder goes through
+    :func:`fairnotes.zeroshot.embed_images` (its identity holds the precision).
     """
     from ..zeroshot._cache import cached_dataset, data_identity, embed_images
     visual = getattr(getattr(embedder, "model", None), "visual", None)
@@ -155,7 +156,11 @@ def image_embeddings(embedder: Any, images: Any, *, lit_cfg: Any, tag: str, sele
         return np.asarray(ds["embedding"].values, np.float32), str(ds.attrs.get("cache", ""))
     from ..zeroshot._lit_model import image_trunk_features, towers_identity
     from ..zeroshot.lit import _project
-    key = {"towers": towers_identity(), "stage": "image trunk (pooled)", "image_size": int(lit_cfg.image_size),
+    towers = towers_identity()
+    ran = getattr(embedder, "precision", "fp32")
+    if ran != "fp32":  # the precision that runs joins the key (as lit._tower_features'); fp32 keys stay as they were
+        towers = {**towers, "precision": ran}
+    key = {"towers": towers, "stage": "image trunk (pooled)", "image_size": int(lit_cfg.image_size),
            "data": data_identity(images, name="emoji-captions", split=tag, selection=selection)}
     ds = cached_dataset("lit_features", f"lite0-{lit_cfg.image_size}px-{tag}", key, lambda: xr.Dataset(
         {"features": (("sample", "feature"), image_trunk_features(embedder, images, batch_size=batch_size,

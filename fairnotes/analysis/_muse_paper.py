@@ -50,7 +50,7 @@ def paper_predictions(p: Any, settings: dict[str, dict], *, embedder: Any = None
     names = [str(c) for c in test.class_names]
     if [str(c) for c in val.class_names] != names:
         raise ValueError(f"{p.dataset}: the {p.validation_split} and test splits name different classes")
-    emb = embedder if embedder is not None else create_embedder(p.model, p.pretrained)
+    emb = embedder if embedder is not None else create_embedder(p.model, p.pretrained, precision=p.precision)
     if p.descriptions:
         text = zero_shot_weights(emb, names, descriptions=p.descriptions)
     else:

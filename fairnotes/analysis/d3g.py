@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import xarray as xr
@@ -55,7 +55,11 @@ OURS = "this book (the paper reports no such figure)"
 
 @dataclass(frozen=True)
 class Params(ChapterParams):
-    """The notebook's parameters cell, one to one (see ``book/d3g.md``)."""
+    """The notebook's parameters cell, one to one (see ``book/d3g.md``).
+
+    ``precision``: the frozen towers' (laptop: :class:`~fairnotes.zeroshot.lit.LitConfig`'s, so bf16 LiT models
+    and their trunk features are cached apart; the projections train in float32) or the open_clip model's (paper).
+    """
 
     chapter: ClassVar[str] = "d3g"
     seeds: tuple[int, ...] = (0, 1, 2)
@@ -70,6 +74,7 @@ class Params(ChapterParams):
     lit_holdout_seed: int = 0
     lit_epochs: int = 30
     lit_image_size: int = 128
+    precision: Literal["fp32", "bf16"] = "fp32"
     # paper profile (model other than "lit"): an open_clip model on a data set with demographic attributes
     model: str = "lit"
     pretrained: str | None = "openai"
@@ -127,7 +132,7 @@ class Params(ChapterParams):
         s = self.seeds[0] if seed is None else seed
         return LitConfig(epochs=self.lit_epochs, image_size=self.lit_image_size, seed=s,
                          holdout_seed=self.lit_holdout_seed, tone_drop=float(tone_drop),
-                         tone_drop_tones=tuple(self.planted_tones), progress=False)
+                         tone_drop_tones=tuple(self.planted_tones), progress=False, precision=self.precision)
 
 
 def settings(p: Params) -> list[dict]:
@@ -176,7 +181,7 @@ def _paper_compute(p: Params, *, progress: bool | None = None) -> xr.Dataset:
     from ._d3g_paper import paper_combined, task_labels
     kw = {"root": p.data_root, **({"attributes": p.attributes} if p.attributes else {})}
     val, test = data.load(p.dataset, p.validation_split, **kw), data.load(p.dataset, p.test_split, **kw)
-    emb = create_embedder(p.model, p.pretrained)
+    emb = create_embedder(p.model, p.pretrained, precision=p.precision)
     parts, names = [], []
     for task in p.paper_tasks:
         for strategy in p.strategies:
@@ -206,6 +211,8 @@ def _paper_compute(p: Params, *, progress: bool | None = None) -> xr.Dataset:
     out.attrs.update(profile=p.profile, model=p.model, dataset=p.dataset, seeds=[int(s) for s in p.seeds],
                      null_sizes=list(NULL_SIZES), null_changed=float(p.null_changed), null_sims=int(p.null_sims),
                      source=test.source, **_paper_claim_settings(p))
+    if p.precision != "fp32":  # only then: an fp32 run's attrs are as they were
+        out.attrs["precision_asked"] = p.precision
     return out
 
 
@@ -265,6 +272,8 @@ def _compute(p: Params, *, progress: bool | None = None) -> xr.Dataset:
                      null_sizes=list(NULL_SIZES), null_changed=float(p.null_changed), null_sims=int(p.null_sims),
                      planted_tones=list(p.planted_tones), jobs=str(log.keys), source=by_drop[0.0][0].attrs["source"]
                      if 0.0 in by_drop else "")
+    if p.precision != "fp32":  # only then: an fp32 run's attrs are as they were
+        out.attrs["precision_asked"] = p.precision
     return out
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import xarray as xr
@@ -39,7 +39,11 @@ OURS = "this book (the paper publishes no per-group table)"
 
 @dataclass(frozen=True)
 class Params(ChapterParams):
-    """The notebook's parameters cell, one to one (see ``book/multilabel.md``)."""
+    """The notebook's parameters cell, one to one (see ``book/multilabel.md``).
+
+    ``precision`` is the frozen backbone's, for the features the heads train on (``features.extract``); the
+    heads train in float32 and the Grad-CAM maps run fp32.
+    """
 
     chapter: ClassVar[str] = "multilabel"
     dataset: str = "emoji-scenes"
@@ -49,6 +53,7 @@ class Params(ChapterParams):
     epochs: int = 100
     lr: float = 0.05
     weight_decay: float = 1e-4
+    precision: Literal["fp32", "bf16"] = "fp32"
     max_per_class: int | None = None
     n_boot: int = 200
     cam_per_group: int = 6
@@ -80,7 +85,7 @@ def _split(p: Params, split: str, progress: bool | None, *, dataset: str | None 
     from ..jobs import features
     dataset, root = dataset or p.dataset, root if dataset else p.data_root
     f = features.extract(p.backbone, dataset, split, image_size=p.image_size, max_per_class=p.max_per_class,
-                         data_root=root, progress=progress)
+                         data_root=root, progress=progress, precision=p.precision)
     images = data.load(dataset, split, max_per_class=p.max_per_class, **({"root": root} if root else {}))
     if len(images) != f.sizes["sample"]:
         raise RuntimeError(f"{split}: {len(images)} scenes but {f.sizes['sample']} feature rows")
@@ -209,6 +214,8 @@ def _compute(p: Params, *, progress: bool | None = None) -> xr.Dataset:
     ds.attrs.update(profile=p.profile, backbone=p.backbone, image_size=int(p.image_size), dataset=p.dataset,
                     n_train=int(keep.sum()), n_val=len(yva), n_test=n, n_labels=len(names), n_boot=int(p.n_boot),
                     n_seeds=n_s, cam_per_group=int(p.cam_per_group), train_styles=_styles(tr), test_styles=_styles(te))
+    if p.precision != "fp32":  # only then: an fp32 run's attrs are as they were
+        ds.attrs["precision_asked"] = p.precision
     if "person_box" in te.attributes and p.cam_per_group > 0:
         ds = ds.merge(_cams(p, te, heads, names, progress=progress))
     return ds

@@ -55,6 +55,8 @@ class Params(ChapterParams):
     the draw of labelled supports; paper, each seed generates its own support images.
     ``images_per_class``: the support set sizes swept (laptop: labelled and retrieved; paper: generated);
     ``main_images``: the size the claims read (5 = D3G's "average image").
+    ``precision``: the frozen towers' (laptop: :class:`~fairnotes.zeroshot.lit.LitConfig`'s, so bf16 LiT models
+    and their trunk features are cached apart; the projections train in float32) or the open_clip model's (paper).
     """
 
     chapter: ClassVar[str] = "muse"
@@ -67,6 +69,7 @@ class Params(ChapterParams):
     select_metric: Literal["mean_recall", "accuracy"] = "mean_recall"
     templates: str = "emoji"
     n_boot: int = 1000
+    precision: Literal["fp32", "bf16"] = "fp32"
     # laptop profile: the LiT model and the style roles
     lit_holdout_seed: int = 0
     lit_epochs: int = 30
@@ -142,7 +145,7 @@ class Params(ChapterParams):
         from ..zeroshot.lit import LitConfig
         return LitConfig(epochs=self.lit_epochs, image_size=self.lit_image_size,
                          holdout_fraction=self.lit_holdout_fraction, seed=self.seeds[0],
-                         holdout_seed=self.lit_holdout_seed, progress=False)
+                         holdout_seed=self.lit_holdout_seed, progress=False, precision=self.precision)
 
 #: the text weights swept: 0…1 in 0.01 steps, the grid of D3G's released code (the paper's protocol), so the
 #: test-tuned gain is inflated as much as the paper's could be
@@ -478,6 +481,8 @@ def _compute(p: Params, *, progress: bool | None = None) -> xr.Dataset:
     attrs.update(summary_attrs)
     attrs.update(main_images=int(p.main_images), profile=p.profile, model=p.model, dataset=p.dataset,
                  claim_settings=list(claim_settings(p)), jobs=str(log.keys))
+    if p.precision != "fp32":  # only then: an fp32 run's attrs are as they were
+        attrs["precision_asked"] = p.precision
     out.attrs.update(attrs)
     return out
 

@@ -85,7 +85,11 @@ DELTAS = {"accuracy_kept": "Δ accuracy (unchanged images)", "predicted": "Δ te
 
 @dataclass(frozen=True)
 class Params(ChapterParams):
-    """The notebook's parameters cell, one to one (see ``book/prediction_bias.md``)."""
+    """The notebook's parameters cell, one to one (see ``book/prediction_bias.md``).
+
+    ``precision`` reaches every run: the tracked runs, the long-tailed contrast and the diversity experiment
+    (all derive from :func:`base_config`).
+    """
 
     chapter: ClassVar[str] = "prediction_bias"
     dataset: str = "fashion-mnist"
@@ -98,6 +102,7 @@ class Params(ChapterParams):
     lr: float = 0.002
     weight_decay: float = 0.05
     augment: str = "crop"
+    precision: Literal["fp32", "bf16"] = "fp32"
     track_every_steps: int = 10
     long_tail_ratio: float | None = 10.0
     diversity_classes: tuple[int, ...] = (0, 1, 2, 5, 7)
@@ -123,7 +128,7 @@ def base_config(p: Params) -> Any:
     return train.TrainConfig(dataset=p.dataset, model=p.model, epochs=p.epochs, batch_size=p.batch_size,
                              optimizer=p.optimizer, lr=p.lr, weight_decay=p.weight_decay, augment=p.augment,
                              train_per_class=p.train_per_class, profile=p.profile, track=True,
-                             track_every_steps=p.track_every_steps, progress=False)
+                             track_every_steps=p.track_every_steps, progress=False, precision=p.precision)
 
 
 def long_tail_config(p: Params, seed: int) -> Any:
@@ -193,6 +198,8 @@ def _compute(p: Params, *, progress: bool = True) -> xr.Dataset:
     ds.attrs.update(profile=p.profile, dataset=p.dataset, model=p.model, epochs=int(p.epochs),
                     train_per_class=-1 if p.train_per_class is None else int(p.train_per_class),
                     track_every_steps=int(p.track_every_steps), jobs=log.keys)
+    if p.precision != "fp32":  # only then: an fp32 run's attrs are as they were
+        ds.attrs["precision_asked"] = p.precision
     return ds
 
 
@@ -629,7 +636,10 @@ def _profile_text(ds: xr.Dataset) -> str:
     seeds = [int(s) for s in ds["seed"].values]
     return (f"**Profile `{a.get('profile', '?')}`.** {a.get('model', '?')} on {a.get('dataset', '?')} ({subset}, full "
             f"test set), {a.get('epochs', '?')} epochs, seeds {seeds}, tracking every epoch and every "
-            f"{a.get('track_every_steps', '?')} steps in the first epoch. The tracked runs took "
+            f"{a.get('track_every_steps', '?')} steps in the first epoch"
+            + (f", precision `{a['precision_asked']}` (bf16 autocast where the CPU/GPU has it, else fp32: each run's "
+               f"`precision_ran` says which)" if a.get("precision_asked", "fp32") != "fp32" else "")
+            + f". The tracked runs took "
             f"{float(a.get('train_minutes', math.nan)):.1f} minutes when trained."
             + (f" The long-tailed contrast trains the same model on {a['long_tail_n_train']} images "
                f"(imbalance ratio {float(a.get('long_tail_ratio', math.nan)):g})." if "long_tail_n_train" in a else

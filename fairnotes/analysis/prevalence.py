@@ -82,7 +82,11 @@ _BUDGET_STATS = ("gap", "std", "worst_k_mean", "overall_accuracy")
 
 @dataclass(frozen=True)
 class Params(ChapterParams):
-    """The notebook's parameters cell, one to one (see ``book/prevalence.md`` for each one's meaning)."""
+    """The notebook's parameters cell, one to one (see ``book/prevalence.md`` for each one's meaning).
+
+    ``precision`` reaches every training run (the main sweep, the long runs, the full-data runs: all derive from
+    :func:`base_config`); the ImageNet evaluation-only runs stay fp32 (``EvalConfig`` has no precision option).
+    """
 
     chapter: ClassVar[str] = "prevalence"
     datasets: tuple[str, ...] = ("fashion-mnist", "mnist-5k", "digits")
@@ -97,6 +101,7 @@ class Params(ChapterParams):
     lr: float = 0.002
     weight_decay: float = 0.05
     augment: str = "crop"
+    precision: Literal["fp32", "bf16"] = "fp32"
     pretrained: bool = False
     n_boot: int = 1000
     imagenet_models: tuple[str, ...] = ()
@@ -119,7 +124,7 @@ def base_config(p: Params, dataset: str):
         dataset=dataset, epochs=per_dataset(p.epochs, dataset), batch_size=p.batch_size, optimizer=p.optimizer,
         lr=p.lr, weight_decay=p.weight_decay, augment=p.augment,
         train_per_class=per_dataset(p.train_per_class, dataset), pretrained=p.pretrained, profile=p.profile,
-        model="mlp")
+        model="mlp", precision=p.precision)
 
 
 def architectures(p: Params, dataset: str) -> list[str]:
@@ -1097,6 +1102,14 @@ def best_worst_examples(ds: xr.Dataset, name: str, *, per_class: int = 10) -> di
             "per_class": per_class, "caption": caption}
 
 
+def _precision_text(precision: str) -> str:
+    """``", precision `bf16` (…)"`` for a recipe sentence; nothing for fp32 (the book's)."""
+    if precision == "fp32":
+        return ""
+    return (f", precision `{precision}` (bf16 autocast where the CPU/GPU has it, else fp32: each run's "
+            f"`precision_ran` says which)")
+
+
 def describe(p: Params, ds: xr.Dataset) -> str:
     """The run's setting in one Markdown paragraph (shown under the chapter's introduction)."""
     g = glue_values(ds)
@@ -1111,7 +1124,8 @@ def describe(p: Params, ds: xr.Dataset) -> str:
             f"{list(p.full_data_seeds)})" if full_data_spec(p) else "no full-data model")
     return (f"**Profile `{p.profile}`.** Data: {', '.join(p.datasets)} (test sets in full; training images per "
             f"class: {p.train_per_class}). Models: {', '.join(p.models)}; {cap}. Seeds {list(p.seeds)}; epochs "
-            f"{p.epochs}; {p.optimizer} lr {p.lr}, weight decay {p.weight_decay}, augmentation `{p.augment}`. "
+            f"{p.epochs}; {p.optimizer} lr {p.lr}, weight decay {p.weight_decay}, augmentation `{p.augment}`"
+            f"{_precision_text(p.precision)}. "
             f"Undertraining check: {longer}; {full}. "
             f"{g['n_runs']} training runs took {g['train_minutes']:.1f} CPU-minutes when trained"
             + (f"; {took} (cached runs are reused)" if took else "")

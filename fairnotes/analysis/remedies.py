@@ -91,7 +91,13 @@ _DEFAULT_REMEDIES = ("mixup", "cutmix", "label-smoothing", "randaugment", "trivi
 
 @dataclass(frozen=True)
 class Params(ChapterParams):
-    """The notebook's parameters cell, one to one (``profile`` is inherited)."""
+    """The notebook's parameters cell, one to one (``profile`` is inherited).
+
+    ``precision`` reaches every ``TrainConfig`` (the baseline, each remedy, the long budget, the fine-tuning of
+    ``simclr-finetune`` and the run ``baseline-probe`` reads); the SimCLR (contrastive) pre-training of
+    ``simclr-finetune`` / ``simclr-probe`` has no precision option and runs fp32, and the ``difficulty_chapter``'s
+    runs that rank the classes are that chapter's own (its profile: fp32).
+    """
 
     chapter: ClassVar[str] = "remedies"
     dataset: str = "fashion-mnist"
@@ -104,6 +110,7 @@ class Params(ChapterParams):
     lr: float = 0.002
     weight_decay: float = 0.05
     augment: str = "crop"
+    precision: Literal["fp32", "bf16"] = "fp32"
     remedies: tuple[str, ...] = _DEFAULT_REMEDIES
     long_epochs: int | None = 30
     long_remedies: tuple[str, ...] = ("mixup", "cutmix")
@@ -151,7 +158,7 @@ def base_config(p: Params) -> Any:
     return train.TrainConfig(dataset=p.dataset, model=name, model_kwargs=kwargs, epochs=p.epochs,
                              batch_size=p.batch_size, optimizer=p.optimizer, lr=p.lr, weight_decay=p.weight_decay,
                              augment=p.augment, train_per_class=p.train_per_class, profile=p.profile,
-                             progress=False)
+                             progress=False, precision=p.precision)
 
 
 def long_base_config(p: Params) -> Any:
@@ -225,6 +232,8 @@ def _compute(p: Params, *, progress: bool = True) -> xr.Dataset:
     ds.attrs.update(profile=p.profile, dataset=p.dataset, model=p.model, seeds=", ".join(map(str, p.seeds)),
                     epochs=int(p.epochs), train_per_class=str(p.train_per_class), optimizer=p.optimizer,
                     lr=float(p.lr), augment=p.augment, difficulty_chapter=p.difficulty_chapter)
+    if p.precision != "fp32":  # only then: an fp32 run's attrs are as they were
+        ds.attrs["precision_asked"] = p.precision
     return ds
 
 
@@ -680,7 +689,10 @@ def profile_text(ds: xr.Dataset) -> str:
     return (f"**Profile `{a.get('profile', '')}`.** {a.get('model', '')} on {a.get('dataset', '')} "
             f"({a.get('train_per_class', '')} training images per class, the full test set of "
             f"{int(a.get('n_test', 0)):,} images), {a.get('epochs', '')} epochs, {a.get('optimizer', '')} lr "
-            f"{a.get('lr', '')}, augmentation `{a.get('augment', '')}`; seeds {a.get('seeds', '')} for every remedy. "
+            f"{a.get('lr', '')}, augmentation `{a.get('augment', '')}`"
+            + (f", precision `{a['precision_asked']}` (bf16 autocast where the CPU/GPU has it, else fp32; the SimCLR "
+               f"pre-training runs fp32)" if a.get("precision_asked", "fp32") != "fp32" else "")
+            + f"; seeds {a.get('seeds', '')} for every remedy. "
             f"{len(_remedy_specs(ds))} remedies{_controls_text(ds)} plus the baseline = {n * n_seeds} runs, which took "
             f"{float(ds['train_minutes']):.1f} minutes when trained (the baseline is chapter 1's cached run when the "
             f"configuration is the same). Intervals: {a.get('ci_method', '')}, {int(a.get('n_boot', 0))} replicates."

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -56,6 +56,13 @@ SEC_WELL = "A well-trained backbone"
 
 @dataclass(frozen=True)
 class Params(ChapterParams):
+    """The notebook's parameters cell, one to one (see ``book/representation.md``).
+
+    ``precision`` trains the backbones (and their ETF twins) and extracts the frozen ``pretrained_model``
+    features; the trained backbones' features for the heads are extracted in fp32, and the well-trained
+    backbone is the prevalence chapter's run in its own profile (fp32).
+    """
+
     chapter: ClassVar[str] = "representation"
     datasets: tuple[str, ...] = ("fashion-mnist", "mnist-5k")
     backbones: tuple[str, ...] = ("cnn", "resnet8")
@@ -67,6 +74,7 @@ class Params(ChapterParams):
     lr: float = 0.002
     weight_decay: float = 0.05
     augment: str = "crop"
+    precision: Literal["fp32", "bf16"] = "fp32"
     knn_k: int = 10
     taus: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0)
     etf: bool = True
@@ -91,7 +99,8 @@ def _base_config(p: Params, name: str) -> Any:
     from ..jobs import train
     return train.TrainConfig(dataset=name, model="mlp", epochs=per_dataset(p.epochs, name), batch_size=p.batch_size,
                              optimizer=p.optimizer, lr=p.lr, weight_decay=p.weight_decay, augment=p.augment,
-                             train_per_class=per_dataset(p.train_per_class, name), profile=p.profile)
+                             train_per_class=per_dataset(p.train_per_class, name), profile=p.profile,
+                             precision=p.precision)
 
 
 def _probe_run(p: Params, cfg: Any, seed: int, log: JobLog) -> xr.Dataset:
@@ -156,10 +165,12 @@ def _compute(p: Params, *, progress: bool = False) -> xr.Dataset:
             settings[_setting_name(name, bb)] = sw
             bar.update()
         if p.pretrained_model:
+            prec = {"precision": p.precision} if p.precision != "fp32" else {}  # fp32: the call as it always was
             ds = probe.on_pretrained(p.pretrained_model, name, train_per_class=p.pretrained_train_per_class,
-                                     knn_k=p.knn_k)
+                                     knn_k=p.knn_k, **prec)
             log.add("probe.heads", probe.HeadsConfig(source=p.pretrained_model, dataset=name,
-                                                     train_per_class=p.pretrained_train_per_class, knn_k=[p.knn_k]))
+                                                     train_per_class=p.pretrained_train_per_class, knn_k=[p.knn_k],
+                                                     precision=p.precision))
             settings[_setting_name(name, p.pretrained_model, True)] = stack_heads(
                 [ds], [0], dataset=name, backbone=p.pretrained_model, pretrained=True)
             bar.update()
@@ -203,6 +214,8 @@ def _compute(p: Params, *, progress: bool = False) -> xr.Dataset:
                      pretrained_train_per_class=str(p.pretrained_train_per_class),
                      long_tail_dataset=lt_name, long_tail_backbone=p.backbones[0],
                      profile_name=p.profile)
+    if p.precision != "fp32":  # only then: an fp32 run's attrs are as they were
+        out.attrs["precision_asked"] = p.precision
     return out
 
 
@@ -749,7 +762,11 @@ def _profile_text(ds: xr.Dataset, well_text: str = "–") -> str:
             f"{_val_words(int(a.get('val_per_class', -1)))}, never on the test set). Long-tailed contrast: "
             f"{a.get('long_tail_dataset', '')} with imbalance {float(a.get('long_tail_ratio', math.nan)):g}. "
             f"Well-trained backbone: {well_text}. "
-            f"Intervals: 95% bootstrap over test images ({int(a.get('n_boot', 0))} replicates; paired over seeds and "
+            + (f"Precision `{a['precision_asked']}` (bf16 autocast where the CPU/GPU has it, else fp32: each run's "
+               f"`precision_ran` says which) for training the backbones and for the frozen ImageNet features; the "
+               f"trained backbones' features for the heads, and the well-trained backbone, are fp32. "
+               if a.get("precision_asked", "fp32") != "fp32" else "")
+            + f"Intervals: 95% bootstrap over test images ({int(a.get('n_boot', 0))} replicates; paired over seeds and "
             f"images for differences between heads). The analysis took {minutes:.1f} minutes to compute.")
 
 

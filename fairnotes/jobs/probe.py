@@ -59,6 +59,8 @@ class HeadsConfig:
     progress: bool | None = False
     #: held-out training images per class on which τ (and k) are chosen; None: no selection (no selected heads)
     val_per_class: int | None = None
+    #: :func:`on_pretrained`'s feature precision, ``"fp32"`` or ``"bf16"`` (see :func:`fairnotes.jobs.features.extract`)
+    precision: str = "fp32"
 
     def key(self) -> str:
         from ..results import config_hash
@@ -68,6 +70,11 @@ class HeadsConfig:
                "heads": self.heads}
         if self.val_per_class is not None:  # only then: the keys of heads fitted without it stay as they were
             key["val_per_class"] = int(self.val_per_class)
+        if self.precision != "fp32":  # the precision the features run in joins the key; fp32 keys stay as they were
+            from .features import _precision
+            ran = _precision(self.precision, "auto")[0]
+            if ran != "fp32":
+                key["precision"] = ran
         if getattr(self.source, "train_imbalance", None) is not None:
             # heads of a long-tailed run cached before its features honoured the long-tailed subset were
             # fitted on balanced images: a new key for those only (every other key stays as it was)
@@ -137,26 +144,29 @@ def _on_run(h: HeadsConfig) -> xr.Dataset:
 
 def on_pretrained(model: str, dataset: str, *, train_per_class: int | None = None, image_size: int | None = None,
                   knn_k: int | Sequence[int] = 10, seed: int = 0, heads: Sequence[str] | None = None,
-                  progress: bool | None = False) -> xr.Dataset:
+                  progress: bool | None = False, precision: str = "fp32") -> xr.Dataset:
     """Heads on frozen features of a pretrained model (e.g. ImageNet ``efficientnet_lite0``).
 
     Uses the first ``train_per_class`` training images of each class (all if ``None``) and the
     full test split. There is no trained classifier for the data set, so no ``classifier`` or
-    ``tau_norm`` heads.
+    ``tau_norm`` heads. ``precision``: the features' (:func:`fairnotes.jobs.features.extract`).
     """
     from ..results import cached
     return cached(fit_heads, HeadsConfig(source=model, dataset=dataset, train_per_class=train_per_class,
                                                   image_size=image_size, knn_k=_listed(knn_k), seed=int(seed),
-                                                  heads=None if heads is None else list(heads), progress=progress))
+                                                  heads=None if heads is None else list(heads), progress=progress,
+                                                  precision=precision))
 
 
 def _on_pretrained(h: HeadsConfig) -> xr.Dataset:
     from .features import extract
     model, dataset = h.source, h.dataset
     tr = extract(model, dataset, "train", max_per_class=h.train_per_class, image_size=h.image_size,
-                 progress=h.progress)
-    te = extract(model, dataset, "test", image_size=h.image_size, progress=h.progress)
+                 progress=h.progress, precision=h.precision)
+    te = extract(model, dataset, "test", image_size=h.image_size, progress=h.progress, precision=h.precision)
     ds = _evaluate(tr, te, knn_k=h.knn_k, taus=(), seed=h.seed, heads=h.heads)
     ds.attrs.update({"backbone": f"{model} (pretrained, frozen)", "dataset": dataset,
                      "n_train": int(tr.sizes["sample"]), "n_test": int(te.sizes["sample"])})
+    if tr.attrs.get("precision_ran", "fp32") != "fp32":  # fp32 heads (also a bf16 ask that fell back) as before
+        ds.attrs["precision_ran"] = str(tr.attrs["precision_ran"])
     return ds
