@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["training_subsets", "emoji_twins", "determinism", "scene_tables", "COLUMNS"]
+__all__ = ["training_subsets", "emoji_twins", "determinism", "precision_glue", "scene_tables", "COLUMNS"]
 
 #: the columns of :func:`training_subsets` (every cell a string)
 COLUMNS = ("chapter", "runs", "data set", "training images per class", "long tail", "test set", "seeds", "epochs")
@@ -248,6 +248,35 @@ def determinism(path: Any = None) -> tuple[Any, dict[str, Any]]:
             "det_seed_gap_change": abs(float(rows[_SEED]["gap_change"])),
             "det_max_gap_change": max((abs(float(rows[n]["gap_change"])) for n in changed), default=0.0)}
     return table, glue
+
+
+def precision_glue(path: Any = None) -> dict[str, Any]:
+    """Glue values ``prec_*`` of ``benchmarks/bench_precision.py`` (``precision_bf16_vs_fp32`` in
+    ``benchmarks/results.json``): does bf16 training change the per-class accuracies the book reports? The classes
+    whose paired interval excludes 0, the most changed class with its interval, the change of the best–worst gap
+    with its interval and the gap's seed-to-seed spread, the epoch-time ratio, the verdict and what the laptop profile
+    therefore uses. Raises ``FileNotFoundError`` naming the script when the entry is missing."""
+    import json
+    from pathlib import Path
+
+    from .._paths import repo_root
+    f = Path(path) if path is not None else repo_root() / "benchmarks" / "results.json"
+    rep = json.loads(f.read_text()).get("precision_bf16_vs_fp32") if f.exists() else None
+    if rep is None:
+        raise FileNotFoundError(f"{f} has no precision_bf16_vs_fp32: run `python benchmarks/bench_precision.py`")
+    per = rep["per_class"]
+    moved = [c for c, r in per.items() if not r["covers_0"]]
+    top = max(per, key=lambda c: abs(per[c]["mean_delta"]))
+    gap = rep["gap"]
+    within = bool(rep["met"])
+    return {"prec_n_seeds": len(rep["seeds"]), "prec_model": rep["model"], "prec_dataset": rep["dataset"],
+            "prec_n_classes": len(per), "prec_n_moved": len(moved), "prec_moved": ", ".join(moved) or "none",
+            "prec_top_class": top, "prec_top_delta": per[top]["mean_delta"], "prec_top_lo": per[top]["ci"][0],
+            "prec_top_hi": per[top]["ci"][1], "prec_gap_delta": gap["mean_delta"], "prec_gap_lo": gap["ci"][0],
+            "prec_gap_hi": gap["ci"][1], "prec_gap_spread": gap["seed_spread_fp32"],
+            "prec_speedup": rep["epoch_time_s"]["fp32"] / rep["epoch_time_s"]["bf16"],
+            "prec_verdict": "within noise" if within else "not within noise",
+            "prec_profile": "bf16" if within else "fp32", "prec_date": rep["date"][:10]}
 
 
 def scene_tables(n: dict[str, int] | None = None) -> tuple[Any, Any, dict[str, Any]]:

@@ -176,3 +176,28 @@ def test_determinism_table_and_glue_from_the_benchmark_json(tmp_path):
 def test_determinism_names_the_script_when_the_json_is_missing(tmp_path):
     with pytest.raises(FileNotFoundError, match="benchmarks/determinism.py"):
         dt.determinism(tmp_path / "nope.json")
+
+
+def test_precision_glue_follows_the_benchmarks_verdict(tmp_path):
+    import json
+
+    import pytest
+
+    from fairnotes.analysis.data import precision_glue
+    per = {"A": {"mean_delta": -0.009, "ci": [-0.014, -0.004], "covers_0": False},
+           "B": {"mean_delta": 0.002, "ci": [-0.001, 0.005], "covers_0": True}}
+    rep = {"per_class": per, "gap": {"mean_delta": 0.009, "ci": [0.002, 0.016], "seed_spread_fp32": 0.034},
+           "epoch_time_s": {"fp32": 10.0, "bf16": 4.0}, "met": False, "seeds": [0, 1, 2], "model": "cnn",
+           "dataset": "fashion-mnist", "date": "2026-11-30T05:33:28+00:00"}
+    f = tmp_path / "results.json"
+    f.write_text(json.dumps({"precision_bf16_vs_fp32": rep}))
+    g = precision_glue(f)
+    assert (g["prec_verdict"], g["prec_profile"], g["prec_n_moved"], g["prec_moved"]) == \
+        ("not within noise", "fp32", 1, "A")
+    assert g["prec_top_class"] == "A" and g["prec_speedup"] == 2.5 and g["prec_n_seeds"] == 3
+    rep["met"] = True
+    f.write_text(json.dumps({"precision_bf16_vs_fp32": rep}))
+    assert (precision_glue(f)["prec_verdict"], precision_glue(f)["prec_profile"]) == ("within noise", "bf16")
+    f.write_text("{}")
+    with pytest.raises(FileNotFoundError, match="bench_precision.py"):
+        precision_glue(f)
