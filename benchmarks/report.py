@@ -10,7 +10,12 @@ HEADLINE = {  # benchmark -> (what, the figure to show)
     "knn_vs_sklearn": ("kNN head (bf16 search + exact re-rank) vs sklearn `KNeighborsClassifier(algorithm='brute')`",
                        "ratio"),
     "tracking_overhead": ("training-step overhead of prediction-bias tracking", "overhead"),
-    "train_throughput_vs_reference": ("train job vs torchvision + DataLoader loop (ResNet-20, CPU)", "ratio"),
+    "train_throughput_vs_reference": ("train job (bf16) vs torchvision + DataLoader loop, smallest over the book's 4 "
+                                      "models (CPU)", "ratio"),
+    "precision_bf16_vs_fp32": ("bf16 ÷ fp32 epoch time of cnn on Fashion-MNIST (per-class deltas: `verdict`)",
+                               "ratio"),
+    "inference_bf16_vs_fp32": ("bf16 ÷ fp32 inference, smallest of features.extract and the LiT image tower",
+                               "ratio"),
     "peak_rss_fashion_mnist": ("peak RSS, Fashion-MNIST ResNet-20 epoch (MB)", "peak_rss_mb"),
     "cached_rerun_prevalence_laptop": ("prevalence chapter, cold vs cached re-run", "ratio"),
     "cached_rerun": ("cached chapter re-run vs cold, smallest ratio of the chapters taking >= 1 min cold", "min_ratio"),
