@@ -143,9 +143,24 @@ def _umask() -> int:
 
 
 def load(path: str | Path) -> xr.Dataset:
-    """Read a netCDF result fully into memory (the file is closed on return)."""
+    """Read a netCDF result fully into memory (the file is closed on return).
+
+    A list attribute that :func:`save` had to write as JSON text (strings, mixed or numpy items) comes back as a
+    list, so a result read from the cache behaves as the one just computed (dicts stay JSON text)."""
     with xr.open_dataset(path, engine=_ENGINE) as ds:
-        return ds.load()
+        ds = ds.load()
+    ds.attrs = {k: _list_attr(v) for k, v in ds.attrs.items()}
+    return ds
+
+
+def _list_attr(v: Any) -> Any:
+    if isinstance(v, str) and v.startswith("[") and v.endswith("]"):
+        try:
+            out = json.loads(v)
+        except ValueError:
+            return v
+        return out if isinstance(out, list) else v
+    return v
 
 
 def job_name(job: Callable) -> str:

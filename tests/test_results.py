@@ -87,3 +87,17 @@ def test_unreadable_cache_is_recomputed_with_warning(tmp_path):
         ds = results.cached(job, Cfg(), store=tmp_path)
     assert job.calls == 2 and float(ds.accuracy[0]) == 0.0
     assert results.load(path).attrs["config_hash"] == results.config_hash(Cfg())  # repaired on disk
+
+
+def test_list_attributes_survive_the_cache(tmp_path):
+    """A list of strings is written as JSON text (netCDF has no string lists) and read back as a list; dicts stay
+    text (a warm run once got '["google", ...]' where the computed run had a list)."""
+    import xarray as xr
+
+    from fairnotes import results
+    ds = xr.Dataset({"x": ("i", [1, 2])}, attrs={"styles": ["google", "twitter"], "sizes": [286, 26],
+                                                "mixed": ["a", 1], "jobs": {"train": ["k"]}, "note": "[not json"})
+    back = results.load(results.save(ds, tmp_path / "r.nc"))
+    assert back.attrs["styles"] == ["google", "twitter"] and back.attrs["mixed"] == ["a", 1]
+    assert list(back.attrs["sizes"]) == [286, 26]
+    assert back.attrs["jobs"] == '{"train": ["k"]}' and back.attrs["note"] == "[not json"

@@ -75,7 +75,7 @@ def cached_analysis(params: Any, compute: Callable[[Any], xr.Dataset], *, refres
     so nothing it does can overwrite them.
     """
     from .._paths import cache_dir
-    from ..results import config_dict, config_hash, provenance, read_cached, save
+    from ..results import config_dict, config_hash, load, provenance, read_cached, save
 
     chapter = type(params).chapter or type(params).__module__.rsplit(".", 1)[-1]
     files = weights_files(config_dict(params))
@@ -90,6 +90,7 @@ def cached_analysis(params: Any, compute: Callable[[Any], xr.Dataset], *, refres
     ds.attrs = {**ds.attrs, **provenance(params, chapter=chapter, code_hash=code_hash(), analysis_key=key,
                                          wall_time_s=round(time.perf_counter() - t0, 3))}
     save(ds, path)
+    ds = load(path)  # what a warm run reads, so the first run and every later one see the same types
     ds.attrs["cache"] = f"miss {path}"
     return ds
 
