@@ -145,8 +145,8 @@ def _umask() -> int:
 def load(path: str | Path) -> xr.Dataset:
     """Read a netCDF result fully into memory (the file is closed on return).
 
-    A list attribute that :func:`save` had to write as JSON text (strings, mixed or numpy items) comes back as a
-    list, so a result read from the cache behaves as the one just computed (dicts stay JSON text)."""
+    A list or dict attribute that :func:`save` had to write as JSON text comes back as a list or dict, so a result
+    read from the cache behaves as the one just computed."""
     with xr.open_dataset(path, engine=_ENGINE) as ds:
         ds = ds.load()
     ds.attrs = {k: _list_attr(v) for k, v in ds.attrs.items()}
@@ -154,12 +154,12 @@ def load(path: str | Path) -> xr.Dataset:
 
 
 def _list_attr(v: Any) -> Any:
-    if isinstance(v, str) and v.startswith("[") and v.endswith("]"):
+    if isinstance(v, str) and ((v.startswith("[") and v.endswith("]")) or (v.startswith("{") and v.endswith("}"))):
         try:
             out = json.loads(v)
         except ValueError:
             return v
-        return out if isinstance(out, list) else v
+        return out if isinstance(out, (list, dict)) else v
     return v
 
 

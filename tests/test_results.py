@@ -34,7 +34,7 @@ def test_save_load_roundtrip_and_attrs(tmp_path):
     back = results.load(path)
     xr.testing.assert_identical(back[["accuracy"]].drop_attrs(), _ds()[["accuracy"]].drop_attrs())
     assert back.attrs["flag"] == 1 and "none" not in back.attrs
-    assert back.attrs["nested"] == '{"a": 1}'
+    assert back.attrs["nested"] == {"a": 1}  # JSON text on disk, the dict again in memory
     assert list(back.class_name.values) == ["a", "b"]
 
 
@@ -90,8 +90,8 @@ def test_unreadable_cache_is_recomputed_with_warning(tmp_path):
 
 
 def test_list_attributes_survive_the_cache(tmp_path):
-    """A list of strings is written as JSON text (netCDF has no string lists) and read back as a list; dicts stay
-    text (a warm run once got '["google", ...]' where the computed run had a list)."""
+    """Lists of strings and dicts are written as JSON text (netCDF has neither) and read back as they were (a warm
+    run once got '["google", ...]' where the computed run had a list)."""
     import xarray as xr
 
     from fairnotes import results
@@ -100,4 +100,4 @@ def test_list_attributes_survive_the_cache(tmp_path):
     back = results.load(results.save(ds, tmp_path / "r.nc"))
     assert back.attrs["styles"] == ["google", "twitter"] and back.attrs["mixed"] == ["a", 1]
     assert list(back.attrs["sizes"]) == [286, 26]
-    assert back.attrs["jobs"] == '{"train": ["k"]}' and back.attrs["note"] == "[not json"
+    assert back.attrs["jobs"] == {"train": ["k"]} and back.attrs["note"] == "[not json"

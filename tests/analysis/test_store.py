@@ -32,7 +32,7 @@ def test_cached_by_params_with_provenance(tmp_path):
     for key in ("git_commit", "torch_version", "config_hash", "code_hash", "date", "chapter"):
         assert key in b.attrs, key
     assert "n: 1" in b.attrs["config"]  # provenance wins over whatever compute put there
-    assert b.attrs["code_hash"] == code_hash() and "abc" in b.attrs["jobs"]
+    assert b.attrs["code_hash"] == code_hash() and b.attrs["jobs"] == {"train": ["abc"]}  # the dict again
     cached_analysis(P(n=1), compute, store=tmp_path, refresh=True)
     assert calls == [1, 2, 1]
 
