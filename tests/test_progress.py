@@ -4,13 +4,13 @@ from __future__ import annotations
 import io
 import json
 import os
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from fairnotes import progress
 from fairnotes.progress import ENV, Channel, StatusLine, kernel_bars, read_events, report
+from toy_book import myst_chapter
 
 
 class Clock:
@@ -221,13 +221,7 @@ def test_sweep_reports_jobs_and_epochs(channel_file, tmp_path, capsys, one_torch
 
 # --- end to end ---------------------------------------------------------------------------------------------
 
-CHAPTER = textwrap.dedent('''\
-    ---
-    jupytext:
-      text_representation: {extension: .md, format_name: myst}
-    kernelspec: {display_name: Python 3, language: python, name: python3}
-    ---
-    # Toy
+CHAPTER = myst_chapter('Toy', '''\
 
     ```{code-cell} ipython3
     :tags: [parameters]

@@ -2,20 +2,14 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from fairnotes.runner import ChapterError, chapters, parameters, run_chapter
+from toy_book import myst_chapter
 
-CHAPTER = textwrap.dedent('''\
-    ---
-    jupytext:
-      text_representation: {extension: .md, format_name: myst}
-    kernelspec: {display_name: Python 3, language: python, name: python3}
-    ---
-    # Toy
+CHAPTER = myst_chapter('Toy', '''\
 
     ```{code-cell} ipython3
     :tags: [parameters]

@@ -2,7 +2,6 @@
 tidying of executed notebooks (parameters shown once, folded; terminal noise dropped)."""
 from __future__ import annotations
 
-import textwrap
 
 import nbformat
 import pytest
@@ -12,14 +11,9 @@ from click.testing import CliRunner
 from fairnotes.cli import main
 from fairnotes.runner import _drop_terminal_noise, _fold_parameters, _strip_noise, _strip_volatile
 from fairnotes.runs import book_toc, list_runs, write_book_pages
+from toy_book import myst_chapter
 
-CHAPTER = textwrap.dedent('''\
-    ---
-    jupytext:
-      text_representation: {extension: .md, format_name: myst}
-    kernelspec: {display_name: Python 3, language: python, name: python3}
-    ---
-    # Toy chapter
+CHAPTER = myst_chapter('Toy chapter', '''\
 
     ```{code-cell} ipython3
     :tags: [parameters]
