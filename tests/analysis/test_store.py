@@ -81,3 +81,69 @@ def test_a_weights_file_changed_in_place_is_a_new_analysis(tmp_path):
     assert len(calls) == 2
     assert list(weights_files({"models": ["cnn", spec]})) == [str(ckpt)]
     assert weights_files({"models": ["cnn", "resnet8"], "n": 3}) == {}  # no weights: the key is as before
+
+
+# --- the analysis key follows the code the analysis imports --------------------------------------------------------
+
+def _fake_package(root):
+    """A package named ``fairnotes`` in ``root``: ``a`` imports ``b`` inside a function and ``sub.d`` relatively;
+    ``c`` is imported by nobody."""
+    pkg = root / "fairnotes"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text('"""fake"""\n')
+    (pkg / "a.py").write_text("def f():\n    from . import b\n    from .sub.d import g\n    return b, g\n")
+    (pkg / "b.py").write_text("import os\nX = 1\n")
+    (pkg / "c.py").write_text("Y = 2\n")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "d.py").write_text("from ..b import X\ndef g():\n    return X\n")
+    (pkg / "prompts.json").write_text("{}")
+    return pkg
+
+
+def test_import_closure_follows_imports_inside_functions_and_relative_levels(tmp_path, monkeypatch):
+    from fairnotes.analysis import _store
+    pkg = _fake_package(tmp_path)
+    monkeypatch.setattr(_store, "_PKG", pkg)
+    _store.import_closure.cache_clear()
+    try:
+        assert _store.import_closure("fairnotes.a") == ("__init__.py", "a.py", "b.py", "sub/__init__.py", "sub/d.py")
+        assert _store.import_closure("fairnotes.sub.d") == ("__init__.py", "b.py", "sub/__init__.py", "sub/d.py")
+        before = _store.analysis_code_hash("fairnotes.a")
+        (pkg / "c.py").write_text("Y = 3\n")  # outside the closure: same key
+        _store.import_closure.cache_clear()
+        assert _store.analysis_code_hash("fairnotes.a") == before
+        (pkg / "sub" / "d.py").write_text("from ..b import X\ndef g():\n    return X + 1\n")  # inside: a new key
+        _store.import_closure.cache_clear()
+        changed = _store.analysis_code_hash("fairnotes.a")
+        assert changed != before
+        (pkg / "prompts.json").write_text('{"a": 1}')  # package data counts for every analysis
+        assert _store.analysis_code_hash("fairnotes.a") != changed
+    finally:
+        _store.import_closure.cache_clear()
+
+
+def test_every_chapter_that_reads_another_chapter_imports_it():
+    """The closure cannot see ``analysis.module(name)``; a chapter reading another one's parameters must import it."""
+    import re
+    from pathlib import Path
+
+    from fairnotes.analysis import CHAPTERS
+    from fairnotes.analysis._store import import_closure
+    folder = Path(__file__).resolve().parents[2] / "fairnotes" / "analysis"
+    readers = 0
+    for ch in CHAPTERS:
+        closure = import_closure(f"fairnotes.analysis.{ch}")
+        assert f"analysis/{ch}.py" in closure and "analysis/_store.py" in closure and "__init__.py" in closure
+        assert "cli.py" not in closure  # the command line computes nothing an analysis uses
+        src = "".join(p.read_text() for p in folder.glob("*.py") if f"analysis/{p.name}" in closure)
+        for other in set(re.findall(r"profile_params\(\"(\w+)\"", src)):
+            readers += 1
+            assert f"analysis/{other}.py" in closure, (ch, other)
+    assert readers >= 2  # representation and remedies read prevalence's parameters
+
+
+def test_an_analysis_outside_the_package_keys_on_the_whole_package(tmp_path):
+    from fairnotes.analysis._store import analysis_code_hash
+    ds = cached_analysis(P(n=5), lambda p: xr.Dataset({"x": p.n}), store=tmp_path)
+    assert ds.attrs["analysis_code_hash"] == code_hash() == analysis_code_hash(__name__)
+    assert analysis_code_hash("fairnotes.analysis.muse") != code_hash()  # a chapter keys on its own closure
