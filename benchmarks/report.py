@@ -10,8 +10,8 @@ HEADLINE = {  # benchmark -> (what, the figure to show)
     "knn_vs_sklearn": ("kNN head (bf16 search + exact re-rank) vs sklearn `KNeighborsClassifier(algorithm='brute')`",
                        "ratio"),
     "tracking_overhead": ("training-step overhead of prediction-bias tracking", "overhead"),
-    "train_throughput_vs_reference": ("train job (bf16) vs torchvision + DataLoader loop, smallest over the book's 4 "
-                                      "models (CPU)", "ratio"),
+    "train_throughput_vs_reference": ("train job (bf16, + torch.compile where faster) vs torchvision + "
+                                      "DataLoader loop, smallest over the book's 4 models (CPU)", "ratio"),
     "precision_bf16_vs_fp32": ("bf16 ÷ fp32 epoch time of cnn on Fashion-MNIST (per-class deltas: `verdict`)",
                                "ratio"),
     "inference_bf16_vs_fp32": ("bf16 ÷ fp32 inference, smallest of features.extract and the LiT image tower",
